@@ -1,0 +1,351 @@
+//! The header of a DICOM Part 10 file: read from any `Read` with dicom-object, stopping before the
+//! pixels, and turned into promoted columns plus the DICOM JSON model (PS3.18 Annex F).
+//!
+//! The reader is the object's byte stream itself, so the header costs no second GET and no
+//! buffering of the file. Nothing here ever formats a DICOM value into an error or a log line:
+//! patient names, birth dates and IDs are protected health information.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use chrono::NaiveDate;
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use serde_json::Value;
+
+use crate::Rejection;
+
+/// Binary values larger than this are left out of the JSON: they are bulk data (waveforms,
+/// overlays, icons), not metadata, and would bloat every row.
+pub const MAX_INLINE_BINARY: usize = 1024;
+
+/// The first tag the reader stops at. Float and double-float pixel data sort just before Pixel
+/// Data (7FE0,0010) and are pixels too, so the header ends at (7FE0,0008).
+const FIRST_PIXEL_TAG: Tag = tags::FLOAT_PIXEL_DATA;
+
+/// What the worker keeps of a DICOM header.
+#[derive(Clone, PartialEq)]
+pub struct DicomHeader {
+    pub study_instance_uid: String,
+    pub sop_instance_uid: String,
+    pub series_instance_uid: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub modality: Option<String>,
+    pub patient_id: Option<String>,
+    pub study_date: Option<NaiveDate>,
+    pub transfer_syntax_uid: String,
+    /// The data set (without the file meta group, which describes the file rather than the
+    /// study) in the DICOM JSON model, with Pixel Data and large binary values left out.
+    pub json: Value,
+}
+
+/// Deliberately opaque: a header holds PHI, and a stray `{:?}` must not put it in a log.
+impl fmt::Debug for DicomHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DicomHeader")
+            .field("transfer_syntax_uid", &self.transfer_syntax_uid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the header of a Part 10 file whose first byte is the start of the 128-byte preamble.
+///
+/// The preamble is read unconditionally: the caller has already seen `DICM` at offset 128, and
+/// dicom-object's automatic detection only looks at the first buffer fill, which on a streaming
+/// reader may be shorter than 132 bytes.
+///
+/// At most `limit` bytes are read: everything before the pixels is held in memory, so a file
+/// whose non-pixel elements run past the limit is rejected instead of exhausting memory.
+pub fn read_header<R: Read>(reader: R, limit: u64) -> Result<DicomHeader, Rejection> {
+    let mut budget = Budget {
+        inner: reader,
+        left: limit,
+        exhausted: false,
+    };
+    let object = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Always)
+        .read_until(FIRST_PIXEL_TAG)
+        .from_reader(&mut budget);
+    match object {
+        Ok(object) => header_of(&object),
+        Err(_) if budget.exhausted => Err(Rejection::DicomHeaderTooLarge { limit }),
+        // Only the top-level message: the error's sources can quote the offending value.
+        Err(e) => Err(Rejection::DicomUnreadable(e.to_string())),
+    }
+}
+
+fn header_of(object: &DefaultDicomObject) -> Result<DicomHeader, Rejection> {
+    let text = |tag: Tag| -> Option<String> {
+        let value = object.get(tag)?.to_str().ok()?;
+        let value = clean(&value);
+        (!value.is_empty()).then_some(value)
+    };
+    let study_instance_uid =
+        text(tags::STUDY_INSTANCE_UID).ok_or(Rejection::DicomMissing("Study Instance UID"))?;
+    let sop_instance_uid =
+        text(tags::SOP_INSTANCE_UID).ok_or(Rejection::DicomMissing("SOP Instance UID"))?;
+    let dataset: &dicom_object::InMemDicomObject = object;
+    let mut json = dicom_json::to_value(dataset)
+        .map_err(|e| Rejection::DicomUnreadable(format!("cannot express as DICOM JSON: {e}")))?;
+    prune(&mut json);
+    Ok(DicomHeader {
+        study_instance_uid,
+        sop_instance_uid,
+        series_instance_uid: text(tags::SERIES_INSTANCE_UID),
+        sop_class_uid: text(tags::SOP_CLASS_UID)
+            .or_else(|| Some(clean(object.meta().media_storage_sop_class_uid())))
+            .filter(|uid| !uid.is_empty()),
+        modality: text(tags::MODALITY),
+        patient_id: text(tags::PATIENT_ID),
+        study_date: text(tags::STUDY_DATE).and_then(|date| parse_da(&date)),
+        transfer_syntax_uid: clean(object.meta().transfer_syntax()),
+        json,
+    })
+}
+
+/// DICOM pads values with spaces or NULs; PostgreSQL refuses NUL in text and in JSON.
+fn clean(value: &str) -> String {
+    value
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .replace('\0', "")
+}
+
+/// A DA value: `YYYYMMDD`, or the pre-1993 `YYYY.MM.DD`. Anything else is not a date we can
+/// promote; the raw value stays in the JSON.
+fn parse_da(value: &str) -> Option<NaiveDate> {
+    let digits: String = value.chars().filter(|c| *c != '.').collect();
+    if digits.len() != 8 {
+        return None;
+    }
+    NaiveDate::parse_from_str(&digits, "%Y%m%d").ok()
+}
+
+/// Leaves out binary values above [`MAX_INLINE_BINARY`], at any depth, and cleans strings.
+fn prune(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, attribute| !is_large_binary(attribute));
+            map.values_mut().for_each(prune);
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune),
+        Value::String(text) if text.contains('\0') || text.ends_with(' ') => *text = clean(text),
+        _ => {}
+    }
+}
+
+fn is_large_binary(attribute: &Value) -> bool {
+    let Some(Value::String(base64)) = attribute.get("InlineBinary") else {
+        return false;
+    };
+    let padding = base64.bytes().rev().take_while(|b| *b == b'=').count();
+    (base64.len() / 4 * 3).saturating_sub(padding) > MAX_INLINE_BINARY
+}
+
+/// A reader that stops handing out bytes after a budget, and remembers that it had to.
+struct Budget<R> {
+    inner: R,
+    left: u64,
+    exhausted: bool,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            self.exhausted = true;
+            return Err(io::Error::other("DICOM header budget exhausted"));
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn da_values_parse_in_both_forms() {
+        assert_eq!(parse_da("20240131"), NaiveDate::from_ymd_opt(2024, 1, 31));
+        assert_eq!(parse_da("1992.12.01"), NaiveDate::from_ymd_opt(1992, 12, 1));
+        assert_eq!(parse_da("20241331"), None);
+        assert_eq!(parse_da("2024"), None);
+    }
+
+    #[test]
+    fn large_binaries_are_pruned_at_any_depth() {
+        let big = "A".repeat(1368 + 4); // 1026 bytes
+        let small = "A".repeat(1364); // 1023 bytes
+        let mut json = serde_json::json!({
+            "00091001": {"vr": "OB", "InlineBinary": big},
+            "00091002": {"vr": "OB", "InlineBinary": small},
+            "00081140": {"vr": "SQ", "Value": [{"00091003": {"vr": "OW", "InlineBinary": big}, "00100020": {"vr": "LO", "Value": ["ID\u{0}"]}}]}
+        });
+        prune(&mut json);
+        assert!(json.get("00091001").is_none());
+        assert!(json.get("00091002").is_some());
+        assert!(json["00081140"]["Value"][0].get("00091003").is_none());
+        assert_eq!(json["00081140"]["Value"][0]["00100020"]["Value"][0], "ID");
+    }
+
+    #[test]
+    fn debug_output_carries_no_values() {
+        let header = DicomHeader {
+            study_instance_uid: "1.2.3".into(),
+            sop_instance_uid: "1.2.3.4".into(),
+            series_instance_uid: None,
+            sop_class_uid: None,
+            modality: None,
+            patient_id: Some("PAT-SECRET-7".into()),
+            study_date: None,
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            json: serde_json::json!({"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}]}}),
+        };
+        let printed = format!("{header:?}");
+        assert!(
+            !printed.contains("PAT-SECRET-7") && !printed.contains("Doe"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn random_bytes_after_the_magic_are_unreadable_not_a_panic() {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+        assert!(matches!(
+            read_header(bytes.as_slice(), 1 << 20),
+            Err(Rejection::DicomUnreadable(_))
+        ));
+    }
+
+    use crate::fixtures::{SampleDicom, TRANSFER_SYNTAXES};
+
+    /// Hands out a few bytes per call, as a network stream does.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reads_every_supported_transfer_syntax_from_a_trickling_stream() {
+        for (ts, _) in TRANSFER_SYNTAXES {
+            let bytes = SampleDicom::with_transfer_syntax(ts).to_bytes();
+            let header = read_header(Trickle(&bytes), 1 << 20)
+                .unwrap_or_else(|e| panic!("transfer syntax {ts}: {e}"));
+            assert_eq!(header.transfer_syntax_uid, *ts);
+            assert_eq!(header.study_instance_uid, "1.2.826.0.1.3680043.8.498.1");
+            assert_eq!(header.sop_instance_uid, "1.2.826.0.1.3680043.8.498.1.1.1");
+            assert_eq!(
+                header.series_instance_uid.as_deref(),
+                Some("1.2.826.0.1.3680043.8.498.1.1")
+            );
+            assert_eq!(
+                header.sop_class_uid.as_deref(),
+                Some("1.2.840.10008.5.1.4.1.1.2")
+            );
+            assert_eq!(header.modality.as_deref(), Some("CT"));
+            assert_eq!(header.patient_id.as_deref(), Some("PAT-0001"));
+            assert_eq!(header.study_date, NaiveDate::from_ymd_opt(2026, 1, 15));
+            let json = &header.json;
+            assert_eq!(json["0020000D"]["vr"], "UI", "{ts}");
+            assert_eq!(
+                json["0020000D"]["Value"][0], "1.2.826.0.1.3680043.8.498.1",
+                "{ts}"
+            );
+            assert_eq!(
+                json["00100010"]["Value"][0]["Alphabetic"], "Doe^Jane",
+                "{ts}"
+            );
+            assert_eq!(json["00280010"]["Value"][0], 64, "{ts}");
+            assert_eq!(
+                json["00081140"]["Value"][0]["00081155"]["Value"][0], "1.2.826.0.1.3680043.8.498.9",
+                "{ts}: sequences keep their items"
+            );
+            assert!(json.get("7FE00010").is_none(), "{ts}: no pixel data");
+            assert!(
+                json.get("00091001").is_none(),
+                "{ts}: no binary above 1 KiB"
+            );
+            assert_eq!(json["00091002"]["InlineBinary"], "AQIDBA==", "{ts}");
+            assert!(
+                json.get("00020010").is_none(),
+                "{ts}: the meta group is not the data set"
+            );
+        }
+    }
+
+    #[test]
+    fn stops_before_the_pixels() {
+        let sample = SampleDicom {
+            pixel_bytes: 8 << 20,
+            ..SampleDicom::default()
+        };
+        let bytes = sample.to_bytes();
+        assert!(
+            read_header(bytes.as_slice(), 256 << 10).is_ok(),
+            "an 8 MiB image needs only its header"
+        );
+    }
+
+    #[test]
+    fn a_header_past_the_budget_is_rejected_as_too_large() {
+        let bytes = SampleDicom::default().to_bytes();
+        assert_eq!(
+            read_header(bytes.as_slice(), 300),
+            Err(Rejection::DicomHeaderTooLarge { limit: 300 })
+        );
+    }
+
+    #[test]
+    fn missing_uids_are_named() {
+        let no_study = SampleDicom {
+            study_instance_uid: None,
+            ..SampleDicom::default()
+        };
+        assert_eq!(
+            read_header(no_study.to_bytes().as_slice(), 1 << 20),
+            Err(Rejection::DicomMissing("Study Instance UID"))
+        );
+        let no_sop = SampleDicom {
+            sop_instance_uid: None,
+            ..SampleDicom::default()
+        };
+        assert_eq!(
+            read_header(no_sop.to_bytes().as_slice(), 1 << 20),
+            Err(Rejection::DicomMissing("SOP Instance UID"))
+        );
+    }
+
+    #[test]
+    fn truncated_files_are_unreadable_without_quoting_values() {
+        let sample = SampleDicom {
+            patient_name: "Secretname^Patient".into(),
+            ..SampleDicom::default()
+        };
+        let bytes = sample.to_bytes();
+        let name_at = bytes
+            .windows(10)
+            .position(|w| w == b"Secretname")
+            .expect("name is in the file");
+        for cut in [140, 200, name_at + 4] {
+            match read_header(&bytes[..cut], 1 << 20) {
+                Err(Rejection::DicomUnreadable(message)) => {
+                    assert!(!message.contains("Secret"), "{message}")
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+}

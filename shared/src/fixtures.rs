@@ -1,0 +1,195 @@
+//! Sample objects built in code, so tests and the demo need no binary files in the repository:
+//! DICOM Part 10 files in every transfer syntax the worker reads, and minimal PDF, PNG and JPEG.
+
+use dicom_core::value::{DataSetSequence, PixelFragmentSequence};
+use dicom_core::{DataElement, DicomValue, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+/// Every transfer syntax the pipeline promises to read, with whether its pixels are encapsulated.
+pub const TRANSFER_SYNTAXES: &[(&str, bool)] = &[
+    (uids::IMPLICIT_VR_LITTLE_ENDIAN, false),
+    (uids::EXPLICIT_VR_LITTLE_ENDIAN, false),
+    ("1.2.840.10008.1.2.2", false), // Explicit VR Big Endian: retired, still in archives
+    (uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, false),
+    (uids::JPEG_BASELINE8_BIT, true),
+    (uids::JPEG_LOSSLESS_SV1, true),
+    (uids::JPEG2000_LOSSLESS, true),
+    (uids::JPEG2000, true),
+    (uids::RLE_LOSSLESS, true),
+];
+
+/// A small CT-like image. Field values are chosen by the test; the defaults are fake identities.
+#[derive(Debug, Clone)]
+pub struct SampleDicom {
+    pub transfer_syntax: String,
+    pub study_instance_uid: Option<String>,
+    pub series_instance_uid: String,
+    pub sop_instance_uid: Option<String>,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub patient_birth_date: String,
+    pub study_date: String,
+    pub modality: String,
+    /// Bytes of pixel data (native) or of the single fragment (encapsulated).
+    pub pixel_bytes: usize,
+}
+
+impl Default for SampleDicom {
+    fn default() -> Self {
+        SampleDicom {
+            transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.to_owned(),
+            study_instance_uid: Some("1.2.826.0.1.3680043.8.498.1".to_owned()),
+            series_instance_uid: "1.2.826.0.1.3680043.8.498.1.1".to_owned(),
+            sop_instance_uid: Some("1.2.826.0.1.3680043.8.498.1.1.1".to_owned()),
+            patient_name: "Doe^Jane".to_owned(),
+            patient_id: "PAT-0001".to_owned(),
+            patient_birth_date: "19700101".to_owned(),
+            study_date: "20260115".to_owned(),
+            modality: "CT".to_owned(),
+            pixel_bytes: 64 * 64 * 2,
+        }
+    }
+}
+
+/// Size of the private binary value that must be left out of the JSON (above 1 KiB).
+pub const LARGE_PRIVATE_BINARY: usize = 2000;
+
+impl SampleDicom {
+    pub fn with_transfer_syntax(transfer_syntax: &str) -> SampleDicom {
+        SampleDicom {
+            transfer_syntax: transfer_syntax.to_owned(),
+            ..SampleDicom::default()
+        }
+    }
+
+    /// The complete Part 10 file: preamble, `DICM`, meta group, data set.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let encapsulated = TRANSFER_SYNTAXES
+            .iter()
+            .any(|(ts, encapsulated)| *ts == self.transfer_syntax && *encapsulated);
+        let mut object = InMemDicomObject::new_empty();
+        let mut put = |tag, vr, value: &str| {
+            object.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        };
+        put(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+        put(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE);
+        if let Some(uid) = &self.sop_instance_uid {
+            put(tags::SOP_INSTANCE_UID, VR::UI, uid);
+        }
+        put(tags::STUDY_DATE, VR::DA, &self.study_date);
+        put(tags::MODALITY, VR::CS, &self.modality);
+        put(tags::PATIENT_NAME, VR::PN, &self.patient_name);
+        put(tags::PATIENT_ID, VR::LO, &self.patient_id);
+        put(tags::PATIENT_BIRTH_DATE, VR::DA, &self.patient_birth_date);
+        if let Some(uid) = &self.study_instance_uid {
+            put(tags::STUDY_INSTANCE_UID, VR::UI, uid);
+        }
+        put(tags::SERIES_INSTANCE_UID, VR::UI, &self.series_instance_uid);
+        put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+        object.put(DataElement::new(
+            tags::REFERENCED_IMAGE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
+                DataElement::new(
+                    tags::REFERENCED_SOP_CLASS_UID,
+                    VR::UI,
+                    PrimitiveValue::from(uids::CT_IMAGE_STORAGE),
+                ),
+                DataElement::new(
+                    tags::REFERENCED_SOP_INSTANCE_UID,
+                    VR::UI,
+                    PrimitiveValue::from("1.2.826.0.1.3680043.8.498.9"),
+                ),
+            ])]),
+        ));
+        object.put(DataElement::new(
+            tags::ROWS,
+            VR::US,
+            PrimitiveValue::from(64_u16),
+        ));
+        object.put(DataElement::new(
+            tags::COLUMNS,
+            VR::US,
+            PrimitiveValue::from(64_u16),
+        ));
+        object.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            PrimitiveValue::from(16_u16),
+        ));
+        object.put(DataElement::new(
+            dicom_core::Tag(0x0009, 0x0010),
+            VR::LO,
+            PrimitiveValue::from("DOCWORKER TEST"),
+        ));
+        object.put(DataElement::new(
+            dicom_core::Tag(0x0009, 0x1001),
+            VR::OB,
+            PrimitiveValue::from(vec![0xAB_u8; LARGE_PRIVATE_BINARY]),
+        ));
+        object.put(DataElement::new(
+            dicom_core::Tag(0x0009, 0x1002),
+            VR::OB,
+            PrimitiveValue::from(vec![1_u8, 2, 3, 4]),
+        ));
+        let pixels: Vec<u8> = (0..self.pixel_bytes).map(|i| (i % 251) as u8).collect();
+        if encapsulated {
+            object.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                DicomValue::PixelSequence(PixelFragmentSequence::new_fragments(vec![pixels])),
+            ));
+        } else {
+            object.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::from(pixels),
+            ));
+        }
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(self.transfer_syntax.as_str())
+            .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
+            .media_storage_sop_instance_uid(
+                self.sop_instance_uid
+                    .as_deref()
+                    .unwrap_or("1.2.826.0.1.3680043.8.498.0"),
+            );
+        let file = object.with_meta(meta).expect("complete file meta group");
+        let mut bytes = Vec::new();
+        file.write_all(&mut bytes).expect("writing to memory");
+        bytes
+    }
+}
+
+/// A minimal, well-formed one-page PDF.
+pub fn pdf() -> Vec<u8> {
+    let body = "%PDF-1.4\n%\u{e2}\u{e3}\u{cf}\u{d3}\n\
+        1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+        2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
+        3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n\
+        trailer << /Root 1 0 R >>\n%%EOF\n";
+    body.as_bytes().to_vec()
+}
+
+/// A 1×1 PNG.
+pub fn png() -> Vec<u8> {
+    const PNG: &[u8] = &[
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ];
+    PNG.to_vec()
+}
+
+/// The start of a JFIF JPEG: enough for any signature check, with an end-of-image marker.
+pub fn jpeg() -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00,
+    ];
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}

@@ -1,0 +1,55 @@
+//! Why an object was rejected. Each reason is a permanent property of the object's bytes or
+//! metadata: processing it again gives the same answer, so the worker records it on the Document
+//! row and deletes the message. The texts are stored and logged, so they never carry DICOM values.
+
+use thiserror::Error;
+
+use crate::Category;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Rejection {
+    #[error("object is empty")]
+    Empty,
+    #[error("object is {size} bytes, above the maximum of {max} bytes")]
+    TooLarge { size: u64, max: u64 },
+    #[error("read {counted} bytes but the object's length is {expected} bytes")]
+    SizeMismatch { expected: u64, counted: u64 },
+    #[error("content MD5 {computed} does not match the ETag {etag}")]
+    Md5Mismatch { computed: String, etag: String },
+    #[error("content type could not be recognised")]
+    Unrecognised,
+    #[error("declared {declared} but content is {detected}")]
+    DeclaredMismatch { declared: String, detected: String },
+    #[error("extension .{extension} does not match content {detected}")]
+    ExtensionMismatch { extension: String, detected: String },
+    #[error("{detected} is not allowed in category {category}")]
+    NotAllowed {
+        detected: String,
+        category: Category,
+    },
+    #[error("DICOM header unreadable: {0}")]
+    DicomUnreadable(String),
+    #[error("DICOM header has no {0}")]
+    DicomMissing(&'static str),
+    #[error("DICOM header runs past {limit} bytes before Pixel Data")]
+    DicomHeaderTooLarge { limit: u64 },
+}
+
+impl Rejection {
+    /// A short, stable label for metrics and log fields (the Display text is for people).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::Empty => "empty",
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::SizeMismatch { .. } => "size_mismatch",
+            Rejection::Md5Mismatch { .. } => "md5_mismatch",
+            Rejection::Unrecognised => "unrecognised",
+            Rejection::DeclaredMismatch { .. } => "declared_mismatch",
+            Rejection::ExtensionMismatch { .. } => "extension_mismatch",
+            Rejection::NotAllowed { .. } => "not_allowed",
+            Rejection::DicomUnreadable(_) => "dicom_unreadable",
+            Rejection::DicomMissing(_) => "dicom_missing_uid",
+            Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",
+        }
+    }
+}

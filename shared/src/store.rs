@@ -1,0 +1,199 @@
+//! The `documents` repository. Each write is one statement, so concurrent workers handling the
+//! same event cannot interleave a read and a write: the unique (bucket, file_key) constraint and
+//! `ON CONFLICT` settle it inside PostgreSQL.
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::{Document, ObjectFacts, Outcome};
+
+/// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Whether a write took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Written,
+    /// The row already holds the outcome of a newer event for this key (by S3 sequencer).
+    Stale,
+}
+
+#[derive(Clone)]
+pub struct DocumentStore {
+    pool: PgPool,
+}
+
+const UPSERT: &str = r#"
+INSERT INTO documents AS d (
+    bucket, file_key, category, title, description, original_filename, uploaded_by, case_id,
+    declared_content_type, content_type, file_size, sha256, etag, version_id, sequencer,
+    status, rejection_reason,
+    study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
+    patient_id, study_date, transfer_syntax_uid, dicom, integrity,
+    uploaded_at, processed_at, processor_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+        $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, now(), $29)
+ON CONFLICT (bucket, file_key) DO UPDATE SET
+    category              = EXCLUDED.category,
+    title                 = COALESCE(d.title, EXCLUDED.title),
+    description           = COALESCE(d.description, EXCLUDED.description),
+    original_filename     = COALESCE(d.original_filename, EXCLUDED.original_filename),
+    uploaded_by           = COALESCE(d.uploaded_by, EXCLUDED.uploaded_by),
+    case_id               = COALESCE(d.case_id, EXCLUDED.case_id),
+    declared_content_type = EXCLUDED.declared_content_type,
+    content_type          = EXCLUDED.content_type,
+    file_size             = EXCLUDED.file_size,
+    sha256                = EXCLUDED.sha256,
+    etag                  = EXCLUDED.etag,
+    version_id            = EXCLUDED.version_id,
+    sequencer             = COALESCE(EXCLUDED.sequencer, d.sequencer),
+    status                = EXCLUDED.status,
+    rejection_reason      = EXCLUDED.rejection_reason,
+    study_instance_uid    = EXCLUDED.study_instance_uid,
+    series_instance_uid   = EXCLUDED.series_instance_uid,
+    sop_instance_uid      = EXCLUDED.sop_instance_uid,
+    sop_class_uid         = EXCLUDED.sop_class_uid,
+    modality              = EXCLUDED.modality,
+    patient_id            = EXCLUDED.patient_id,
+    study_date            = EXCLUDED.study_date,
+    transfer_syntax_uid   = EXCLUDED.transfer_syntax_uid,
+    dicom                 = EXCLUDED.dicom,
+    integrity             = EXCLUDED.integrity,
+    uploaded_at           = EXCLUDED.uploaded_at,
+    processed_at          = EXCLUDED.processed_at,
+    processor_version     = EXCLUDED.processor_version,
+    updated_at            = now()
+WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
+   OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
+RETURNING id
+"#;
+
+const MARK_DELETED: &str = r#"
+INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
+                            processed_at, processor_version)
+VALUES ($1, $2, $3, 'deleted', $4, $5, $6, now(), $7)
+ON CONFLICT (bucket, file_key) DO UPDATE SET
+    status = 'deleted',
+    rejection_reason = NULL,
+    sequencer = COALESCE(EXCLUDED.sequencer, d.sequencer),
+    processed_at = EXCLUDED.processed_at,
+    processor_version = EXCLUDED.processor_version,
+    updated_at = now()
+WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
+   OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
+RETURNING id
+"#;
+
+impl DocumentStore {
+    pub fn new(pool: PgPool) -> DocumentStore {
+        DocumentStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Writes the outcome of processing one object: finalizes or rejects a pending row in place
+    /// (keeping what the upload path wrote), or inserts the row. Writing the same outcome twice
+    /// leaves the same row; an outcome older than the row's (by sequencer) is not applied.
+    pub async fn record(
+        &self,
+        facts: &ObjectFacts,
+        outcome: &Outcome,
+        processor_version: &str,
+    ) -> Result<Applied, sqlx::Error> {
+        let (content_type, sha256, integrity, reason, dicom) = match outcome {
+            Outcome::Finalized(f) => (
+                Some(f.content_type),
+                Some(f.sha256.as_str()),
+                Some(f.integrity.as_str()),
+                None,
+                f.dicom.as_ref(),
+            ),
+            Outcome::Rejected { reason, sha256 } => (
+                None,
+                sha256.as_deref(),
+                None,
+                Some(reason.to_string()),
+                None,
+            ),
+        };
+        let size = facts
+            .file_size
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        let row = sqlx::query(UPSERT)
+            .bind(&facts.bucket)
+            .bind(&facts.key)
+            .bind(facts.category.as_str())
+            .bind(&facts.upload.title)
+            .bind(&facts.upload.description)
+            .bind(&facts.upload.original_filename)
+            .bind(&facts.upload.uploaded_by)
+            .bind(&facts.upload.case_id)
+            .bind(&facts.declared_content_type)
+            .bind(content_type)
+            .bind(size)
+            .bind(sha256)
+            .bind(&facts.etag)
+            .bind(&facts.version_id)
+            .bind(&facts.sequencer)
+            .bind(outcome.status().as_str())
+            .bind(reason)
+            .bind(dicom.map(|d| &d.study_instance_uid))
+            .bind(dicom.and_then(|d| d.series_instance_uid.as_ref()))
+            .bind(dicom.map(|d| &d.sop_instance_uid))
+            .bind(dicom.and_then(|d| d.sop_class_uid.as_ref()))
+            .bind(dicom.and_then(|d| d.modality.as_ref()))
+            .bind(dicom.and_then(|d| d.patient_id.as_ref()))
+            .bind(dicom.and_then(|d| d.study_date))
+            .bind(dicom.map(|d| &d.transfer_syntax_uid))
+            .bind(dicom.map(|d| &d.json))
+            .bind(integrity)
+            .bind(facts.uploaded_at)
+            .bind(processor_version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(applied(row.is_some()))
+    }
+
+    /// Marks the row of a removed object `deleted`, inserting one if the object was never seen,
+    /// so that a late, older `ObjectCreated` cannot bring it back.
+    pub async fn mark_deleted(
+        &self,
+        facts: &ObjectFacts,
+        processor_version: &str,
+    ) -> Result<Applied, sqlx::Error> {
+        let row = sqlx::query(MARK_DELETED)
+            .bind(&facts.bucket)
+            .bind(&facts.key)
+            .bind(facts.category.as_str())
+            .bind(&facts.sequencer)
+            .bind(&facts.etag)
+            .bind(&facts.version_id)
+            .bind(processor_version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(applied(row.is_some()))
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Document>, sqlx::Error> {
+        sqlx::query_as("SELECT * FROM documents WHERE bucket = $1 AND file_key = $2")
+            .bind(bucket)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Cheap round trip for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+}
+
+fn applied(written: bool) -> Applied {
+    if written {
+        Applied::Written
+    } else {
+        Applied::Stale
+    }
+}

@@ -1,0 +1,351 @@
+//! Deciding whether an object may be accepted: its length, its integrity, and whether what it is
+//! matches what the uploader declared, what its name says, and what its category allows.
+
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+use crate::{Category, Rejection, category};
+
+/// Hashes computed while the bytes stream past, so no byte is read twice.
+pub struct Digests {
+    sha256: Sha256,
+    /// Only when the ETag is a plain MD5 and S3 offers no checksum of its own: MD5 is the slowest
+    /// digest here, so it is skipped whenever something better already guards the transfer.
+    md5: Option<(Md5, [u8; 16])>,
+    bytes: u64,
+}
+
+/// What the digests found once the stream has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digested {
+    /// Lowercase hex, as stored on the row.
+    pub sha256: String,
+    pub bytes: u64,
+    /// Which check vouched for the transfer besides the byte count.
+    pub integrity: Integrity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// S3's own checksum, validated by the SDK while streaming (named by algorithm).
+    S3Checksum(&'static str),
+    /// The MD5 of the content equals the single-part ETag.
+    EtagMd5,
+    /// Neither is available (multipart upload without a checksum, or SSE-KMS where the ETag is
+    /// not an MD5): only the length was checked.
+    LengthOnly,
+}
+
+impl Integrity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Integrity::S3Checksum(algorithm) => algorithm,
+            Integrity::EtagMd5 => "md5-etag",
+            Integrity::LengthOnly => "length-only",
+        }
+    }
+}
+
+impl Digests {
+    /// `etag_md5` is the expected MD5 when it should be verified (see [`plain_md5_etag`]).
+    pub fn new(etag_md5: Option<[u8; 16]>) -> Digests {
+        Digests {
+            sha256: Sha256::new(),
+            md5: etag_md5.map(|expected| (Md5::new(), expected)),
+            bytes: 0,
+        }
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.sha256.update(chunk);
+        if let Some((md5, _)) = &mut self.md5 {
+            md5.update(chunk);
+        }
+        self.bytes += chunk.len() as u64;
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Ends the stream: checks the byte count against the object's length and the MD5 against the
+    /// ETag. `s3_checksum` names the checksum the SDK validated, if any.
+    pub fn finish(
+        self,
+        expected_len: u64,
+        s3_checksum: Option<&'static str>,
+        etag: &str,
+    ) -> Result<Digested, Rejection> {
+        if self.bytes != expected_len {
+            return Err(Rejection::SizeMismatch {
+                expected: expected_len,
+                counted: self.bytes,
+            });
+        }
+        let integrity = match (s3_checksum, self.md5) {
+            (Some(algorithm), _) => Integrity::S3Checksum(algorithm),
+            (None, Some((md5, expected))) => {
+                let computed: [u8; 16] = md5.finalize().into();
+                if computed != expected {
+                    return Err(Rejection::Md5Mismatch {
+                        computed: hex::encode(computed),
+                        etag: etag.to_owned(),
+                    });
+                }
+                Integrity::EtagMd5
+            }
+            (None, None) => Integrity::LengthOnly,
+        };
+        Ok(Digested {
+            sha256: hex::encode(self.sha256.finalize()),
+            bytes: self.bytes,
+            integrity,
+        })
+    }
+}
+
+/// The MD5 an ETag stands for, when it stands for one: a single-part upload's ETag is the hex MD5
+/// of the content (in quotes), a multipart ETag carries a `-N` part count and is not an MD5.
+pub fn plain_md5_etag(etag: &str) -> Option<[u8; 16]> {
+    let hex_digits = etag.trim_matches('"');
+    let mut md5 = [0u8; 16];
+    hex::decode_to_slice(hex_digits, &mut md5).ok()?;
+    Some(md5)
+}
+
+/// Checks the detected type against the declared `Content-Type`, the key's extension and the
+/// category's allow-list, in that order, and returns the verified type to store.
+///
+/// - A declared `application/octet-stream` (or none) says nothing, so the detected type stands.
+/// - Parameters (`; charset=utf-8`) and case are ignored; common aliases (`image/jpg`) are equal.
+/// - A key with an extension that names a known type must agree with the content. Unknown or
+///   missing extensions are not compared: DICOM files are routinely named by UID (`1.2.840…504`)
+///   or not at all.
+pub fn check_content(
+    category: Category,
+    key: &str,
+    declared: Option<&str>,
+    detected: Option<&'static str>,
+) -> Result<&'static str, Rejection> {
+    let detected = detected.ok_or(Rejection::Unrecognised)?;
+    if let Some(declared) = declared.map(normalise_media_type)
+        && !declared.is_empty()
+        && declared != "application/octet-stream"
+        && declared != detected
+    {
+        return Err(Rejection::DeclaredMismatch {
+            declared,
+            detected: detected.to_owned(),
+        });
+    }
+    if let Some(extension) = extension(key)
+        && let Some(expected) = type_of_extension(&extension)
+        && expected != detected
+    {
+        return Err(Rejection::ExtensionMismatch {
+            extension,
+            detected: detected.to_owned(),
+        });
+    }
+    if !category.allows(detected) {
+        return Err(Rejection::NotAllowed {
+            detected: detected.to_owned(),
+            category,
+        });
+    }
+    Ok(detected)
+}
+
+/// Lowercase, without parameters, with aliases folded into the canonical names.
+pub fn normalise_media_type(value: &str) -> String {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "image/jpg" | "image/pjpeg" => category::JPEG.to_owned(),
+        "image/x-png" => category::PNG.to_owned(),
+        "image/tif" => category::TIFF.to_owned(),
+        "application/x-pdf" => category::PDF.to_owned(),
+        _ => essence,
+    }
+}
+
+/// The lowercase extension of the key's last segment, if it has one.
+fn extension(key: &str) -> Option<String> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let (stem, extension) = name.rsplit_once('.')?;
+    (!stem.is_empty() && !extension.is_empty()).then(|| extension.to_ascii_lowercase())
+}
+
+fn type_of_extension(extension: &str) -> Option<&'static str> {
+    Some(match extension {
+        "dcm" | "dicom" => category::DICOM,
+        "pdf" => category::PDF,
+        "jpg" | "jpeg" | "jpe" | "jfif" => category::JPEG,
+        "png" => category::PNG,
+        "tif" | "tiff" => category::TIFF,
+        "gif" => category::GIF,
+        "webp" => category::WEBP,
+        "txt" | "text" => category::TEXT,
+        "docx" => category::DOCX,
+        "xlsx" => category::XLSX,
+        "pptx" => category::PPTX,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::{DICOM, JPEG, PDF, PNG, TEXT};
+
+    #[test]
+    fn octet_stream_takes_the_detected_type() {
+        assert_eq!(
+            check_content(
+                Category::Medical,
+                "medical/x.pdf",
+                Some("application/octet-stream"),
+                Some(PDF)
+            ),
+            Ok(PDF)
+        );
+        assert_eq!(
+            check_content(Category::Medical, "medical/IM0001", None, Some(DICOM)),
+            Ok(DICOM)
+        );
+    }
+
+    #[test]
+    fn a_declared_type_must_match_the_content() {
+        assert_eq!(
+            check_content(
+                Category::Medical,
+                "medical/scan",
+                Some("application/pdf"),
+                Some(PNG)
+            )
+            .unwrap_err()
+            .to_string(),
+            "declared application/pdf but content is image/png"
+        );
+        assert_eq!(
+            check_content(
+                Category::Images,
+                "images/a.jpg",
+                Some("Image/JPG; q=1"),
+                Some(JPEG)
+            ),
+            Ok(JPEG)
+        );
+        assert_eq!(
+            check_content(
+                Category::Reports,
+                "reports/a.txt",
+                Some("text/plain; charset=utf-8"),
+                Some(TEXT)
+            ),
+            Ok(TEXT)
+        );
+    }
+
+    #[test]
+    fn a_known_extension_must_match_the_content() {
+        assert_eq!(
+            check_content(Category::Medical, "medical/report.PDF", None, Some(PNG))
+                .unwrap_err()
+                .to_string(),
+            "extension .pdf does not match content image/png"
+        );
+        assert_eq!(
+            check_content(
+                Category::Medical,
+                "medical/1.2.840.113619.2.55.504",
+                None,
+                Some(DICOM)
+            ),
+            Ok(DICOM),
+            "UID-named DICOM files have no meaningful extension"
+        );
+        assert_eq!(
+            check_content(Category::Medical, "medical/.pdf", None, Some(PNG)),
+            Ok(PNG)
+        );
+    }
+
+    #[test]
+    fn the_category_must_allow_the_content() {
+        assert_eq!(
+            check_content(
+                Category::Prescriptions,
+                "prescriptions/a.dcm",
+                None,
+                Some(DICOM)
+            )
+            .unwrap_err()
+            .to_string(),
+            "application/dicom is not allowed in category prescriptions"
+        );
+        assert_eq!(
+            check_content(Category::Other, "x/a.zip", None, Some("application/zip")).unwrap_err(),
+            Rejection::NotAllowed {
+                detected: "application/zip".into(),
+                category: Category::Other
+            }
+        );
+        assert_eq!(
+            check_content(Category::Other, "x/a", None, None),
+            Err(Rejection::Unrecognised)
+        );
+    }
+
+    #[test]
+    fn digests_count_hash_and_check_md5() {
+        let md5 = plain_md5_etag("\"5d41402abc4b2a76b9719d911017c592\"").expect("plain md5"); // "hello"
+        let mut digests = Digests::new(Some(md5));
+        digests.update(b"hel");
+        digests.update(b"lo");
+        let done = digests.finish(5, None, "\"5d41\"").unwrap();
+        assert_eq!(
+            done.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(done.integrity, Integrity::EtagMd5);
+
+        let mut digests = Digests::new(Some(md5));
+        digests.update(b"jello");
+        assert!(matches!(
+            digests.finish(5, None, "e"),
+            Err(Rejection::Md5Mismatch { .. })
+        ));
+
+        let mut digests = Digests::new(None);
+        digests.update(b"hello");
+        assert_eq!(
+            digests.finish(6, None, "e"),
+            Err(Rejection::SizeMismatch {
+                expected: 6,
+                counted: 5
+            })
+        );
+
+        let mut digests = Digests::new(Some(md5));
+        digests.update(b"jello");
+        assert_eq!(
+            digests.finish(5, Some("crc64nvme"), "e").unwrap().integrity,
+            Integrity::S3Checksum("crc64nvme"),
+            "S3's checksum, validated by the SDK, supersedes the ETag"
+        );
+    }
+
+    #[test]
+    fn only_single_part_etags_are_md5s() {
+        assert!(plain_md5_etag("5d41402abc4b2a76b9719d911017c592").is_some());
+        assert!(plain_md5_etag("\"5d41402abc4b2a76b9719d911017c592-3\"").is_none());
+        assert!(plain_md5_etag("\"zz41402abc4b2a76b9719d911017c592\"").is_none());
+        assert!(plain_md5_etag("").is_none());
+    }
+}

@@ -1,0 +1,227 @@
+//! The command line and its configuration: flags with environment fallbacks, validated once at
+//! start-up so that a bad setting stops the process with one line that names it (exit code 2).
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sqlx::postgres::PgConnectOptions;
+use thiserror::Error;
+
+#[derive(Debug, Parser)]
+#[command(name = "docworker", version, about = "Finalizes documents uploaded to S3: consumes \
+    ObjectCreated events from SQS, streams and verifies each object, and records it in PostgreSQL.")]
+pub struct Cli {
+    /// Log format: JSON lines for machines, text for people; `auto` picks text on a terminal.
+    #[arg(long, env = "DOCWORKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume the queue until SIGTERM or SIGINT (applies pending migrations first).
+    Run(RunArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// URL of the SQS queue that receives the bucket's event notifications.
+    #[arg(long, env = "DOCWORKER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Objects larger than this are rejected from their metadata, without downloading them.
+    #[arg(long, env = "DOCWORKER_MAX_OBJECT_BYTES", default_value_t = 1 << 30)]
+    pub max_object_bytes: u64,
+    /// Objects processed at once (each holds one message, one S3 stream and at most one
+    /// database connection).
+    #[arg(long, env = "DOCWORKER_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: usize,
+    /// A DICOM file's elements before Pixel Data are held in memory while parsed; a header
+    /// larger than this is rejected, which bounds memory per object.
+    #[arg(long, env = "DOCWORKER_MAX_DICOM_HEADER_BYTES", default_value_t = 64 << 20)]
+    pub max_dicom_header_bytes: u64,
+    /// On SIGTERM, how long in-flight objects may take to finish; kept below ECS's 30 s stop
+    /// timeout so the worker exits on its own terms.
+    #[arg(long, env = "DOCWORKER_SHUTDOWN_DEADLINE_SECS", default_value_t = 25)]
+    pub shutdown_deadline_secs: u64,
+    /// Use path-style S3 URLs. Defaults to on when `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`
+    /// points the SDK at an S3-compatible endpoint (emulators and most on-premise stores lack
+    /// virtual-host DNS), off against AWS itself.
+    #[arg(long, env = "DOCWORKER_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    /// Do not apply pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// A configuration problem, phrased for the one line the operator sees.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{0} is required (set the environment variable or pass --{1})")]
+    Missing(&'static str, &'static str),
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// `run`'s configuration after validation.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub database: PgConnectOptions,
+    pub queue_url: String,
+    pub max_object_bytes: u64,
+    pub concurrency: usize,
+    pub max_dicom_header_bytes: u64,
+    pub shutdown_deadline: Duration,
+    pub s3_path_style: bool,
+    pub migrate: bool,
+}
+
+/// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
+const MAX_CONCURRENCY: usize = 1024;
+
+impl DatabaseArgs {
+    pub fn validate(&self) -> Result<PgConnectOptions, ConfigError> {
+        let url = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or(ConfigError::Missing("DATABASE_URL", "database-url"))?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid(
+                "DATABASE_URL",
+                "expected a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        // The parser's message could quote the URL, password included: say only that it failed.
+        url.parse().map_err(|_| {
+            ConfigError::Invalid("DATABASE_URL", "not a parseable PostgreSQL URL".into())
+        })
+    }
+}
+
+impl RunArgs {
+    pub fn validate(&self) -> Result<RunConfig, ConfigError> {
+        let database = self.database.validate()?;
+        let queue_url = self
+            .queue_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or(ConfigError::Missing("DOCWORKER_QUEUE_URL", "queue-url"))?;
+        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_QUEUE_URL",
+                format!("expected an http(s) SQS queue URL, got {queue_url:?}"),
+            ));
+        }
+        if self.max_object_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_MAX_OBJECT_BYTES",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_CONCURRENCY",
+                format!("must be between 1 and {MAX_CONCURRENCY}, got {}", self.concurrency),
+            ));
+        }
+        if self.max_dicom_header_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_MAX_DICOM_HEADER_BYTES",
+                "must be at least 1024".into(),
+            ));
+        }
+        let endpoint_override = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        Ok(RunConfig {
+            database,
+            queue_url,
+            max_object_bytes: self.max_object_bytes,
+            concurrency: self.concurrency,
+            max_dicom_header_bytes: self.max_dicom_header_bytes,
+            shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
+            s3_path_style: self.s3_path_style.unwrap_or(endpoint_override),
+            migrate: !self.no_migrate,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut argv = vec!["docworker", "run"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Run(args) => args,
+            Command::Migrate(_) => unreachable!("asked for run"),
+        }
+    }
+
+    const GOOD: &[&str] = &[
+        "--database-url",
+        "postgres://postgres@127.0.0.1/docworker",
+        "--queue-url",
+        "http://127.0.0.1:4566/123456789012/uploads",
+    ];
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = run_args(GOOD).validate().unwrap();
+        assert_eq!(config.max_object_bytes, 1_073_741_824);
+        assert_eq!(config.concurrency, 16);
+        assert_eq!(config.shutdown_deadline, Duration::from_secs(25));
+        assert!(config.migrate);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--queue-url", "http://q"], "DATABASE_URL is required"),
+            (&["--database-url", "postgres://x/db"], "DOCWORKER_QUEUE_URL is required"),
+            (&["--database-url", "mysql://x/db", "--queue-url", "http://q"], "DATABASE_URL is not valid"),
+            (&["--database-url", "postgres://x/db", "--queue-url", "uploads"], "DOCWORKER_QUEUE_URL is not valid"),
+        ];
+        for (args, expected) in cases {
+            let message = run_args(args).validate().unwrap_err().to_string();
+            assert!(message.starts_with(expected), "{args:?}: {message}");
+        }
+        let mut zero = GOOD.to_vec();
+        zero.extend(["--concurrency", "0"]);
+        assert!(run_args(&zero).validate().unwrap_err().to_string().contains("DOCWORKER_CONCURRENCY"));
+        let mut empty = GOOD.to_vec();
+        empty.extend(["--max-object-bytes", "0"]);
+        assert!(run_args(&empty).validate().unwrap_err().to_string().contains("DOCWORKER_MAX_OBJECT_BYTES"));
+    }
+
+    #[test]
+    fn a_bad_database_url_is_not_echoed() {
+        let message = DatabaseArgs {
+            database_url: Some("postgres://user:s3cret@host:notaport/db".into()),
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+}

@@ -1,0 +1,64 @@
+//! Why processing an object failed, when the failure is not a verdict on the object.
+//!
+//! Verdicts (wrong type, oversize, corrupt DICOM…) are not errors here: they are
+//! `Outcome::Rejected`, written to the row like any outcome. What remains is classified once,
+//! and the poller turns the class into the message's fate.
+
+use thiserror::Error;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Error)]
+pub enum ProcessError {
+    /// `detail` is the SDK's whole error chain, flattened: its `Display` alone says only
+    /// "service error".
+    #[error("S3 {operation} s3://{bucket}/{key} failed ({code}): {detail}")]
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        code: String,
+        detail: String,
+    },
+    #[error("reading s3://{bucket}/{key} failed after {bytes} bytes: {source}")]
+    Body {
+        bucket: String,
+        key: String,
+        bytes: u64,
+        source: BoxError,
+    },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("DICOM header task failed: {0}")]
+    HeaderTask(#[from] tokio::task::JoinError),
+}
+
+/// What a failure means for the message that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Throttling, timeouts, connection failures, 5xx, an unavailable database: the same message
+    /// will succeed later. Retried in process, then handed back to the queue with a delay.
+    Retryable,
+    /// No retry can succeed (the bucket does not exist): left undeleted so the redrive policy
+    /// moves it to the dead-letter queue, where an operator can look at it.
+    Poison,
+}
+
+impl ProcessError {
+    pub fn class(&self) -> Class {
+        match self {
+            ProcessError::S3 { code, .. } if code == "NoSuchBucket" => Class::Poison,
+            _ => Class::Retryable,
+        }
+    }
+
+    /// A short label for log fields and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProcessError::S3 { .. } => "s3",
+            ProcessError::Body { .. } => "s3_body",
+            ProcessError::Database(_) => "database",
+            ProcessError::HeaderTask(_) => "header_task",
+        }
+    }
+}

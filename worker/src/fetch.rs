@@ -1,0 +1,138 @@
+//! Reading objects from S3: metadata only (to reject without downloading) or one streamed
+//! GetObject whose body is handed on chunk by chunk.
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
+use docworker_shared::{ObjectEvent, UploadMetadata};
+
+use crate::error::ProcessError;
+
+/// What S3 says about an object, from GetObject's or HeadObject's response headers.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    pub content_length: u64,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    pub upload: UploadMetadata,
+    /// The full-object checksum S3 returned and the SDK validates while streaming, by algorithm.
+    pub checksum: Option<&'static str>,
+    /// Under SSE-KMS (and DSSE-KMS) the ETag is not the content's MD5, so it cannot be checked.
+    pub etag_is_md5_capable: bool,
+}
+
+/// An open GetObject: headers read, body not yet.
+pub struct Opened {
+    pub head: Head,
+    pub body: ByteStream,
+}
+
+/// Metadata only: used when the event already says the object is too large to download.
+pub async fn head(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Head, ProcessError> {
+    let output = s3
+        .head_object()
+        .bucket(&event.bucket)
+        .key(&event.key)
+        .set_version_id(event.version_id.clone())
+        .send()
+        .await
+        .map_err(|e| s3_error("HeadObject", event, e))?;
+    Ok(Head {
+        content_length: length(output.content_length()),
+        content_type: output.content_type().map(str::to_owned),
+        etag: output.e_tag().map(str::to_owned),
+        version_id: output.version_id().map(str::to_owned),
+        upload: upload_metadata(output.metadata()),
+        checksum: None,
+        etag_is_md5_capable: md5_capable(output.server_side_encryption()),
+    })
+}
+
+/// Opens the object's body. With checksum mode enabled, S3 returns the object's full checksum and
+/// the SDK validates it as the body streams, failing the stream on a mismatch.
+pub async fn open(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
+    let output = s3
+        .get_object()
+        .bucket(&event.bucket)
+        .key(&event.key)
+        .set_version_id(event.version_id.clone())
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .map_err(|e| s3_error("GetObject", event, e))?;
+    let composite = output.checksum_type() == Some(&ChecksumType::Composite);
+    let full = |algorithm: &'static str, value: Option<&str>| {
+        // A composite (checksum-of-parts) value ends in `-N`; the SDK does not validate those.
+        value
+            .filter(|v| !composite && !v.contains('-'))
+            .map(|_| algorithm)
+    };
+    let checksum = full("crc64nvme", output.checksum_crc64_nvme())
+        .or_else(|| full("crc32c", output.checksum_crc32_c()))
+        .or_else(|| full("crc32", output.checksum_crc32()))
+        .or_else(|| full("sha256", output.checksum_sha256()))
+        .or_else(|| full("sha1", output.checksum_sha1()));
+    let head = Head {
+        content_length: length(output.content_length()),
+        content_type: output.content_type().map(str::to_owned),
+        etag: output.e_tag().map(str::to_owned),
+        version_id: output.version_id().map(str::to_owned),
+        upload: upload_metadata(output.metadata()),
+        checksum,
+        etag_is_md5_capable: md5_capable(output.server_side_encryption()),
+    };
+    Ok(Opened {
+        head,
+        body: output.body,
+    })
+}
+
+fn length(value: Option<i64>) -> u64 {
+    value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
+}
+
+fn md5_capable(sse: Option<&ServerSideEncryption>) -> bool {
+    !matches!(
+        sse,
+        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+    )
+}
+
+/// The `x-amz-meta-*` values the upload path sets (the SDK strips the prefix).
+fn upload_metadata(metadata: Option<&HashMap<String, String>>) -> UploadMetadata {
+    let get = |name: &str| {
+        metadata
+            .and_then(|m| m.get(name))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    UploadMetadata {
+        title: get("title"),
+        description: get("description"),
+        original_filename: get("original-filename"),
+        uploaded_by: get("uploaded-by"),
+        case_id: get("case-id"),
+    }
+}
+
+fn s3_error<E, R>(operation: &'static str, event: &ObjectEvent, error: SdkError<E, R>) -> ProcessError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = match &error {
+        SdkError::TimeoutError(_) => "Timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
+        other => other.code().unwrap_or("Unknown").to_owned(),
+    };
+    ProcessError::S3 {
+        operation,
+        bucket: event.bucket.clone(),
+        key: event.key.clone(),
+        code,
+        detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
+    }
+}
