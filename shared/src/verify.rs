@@ -130,7 +130,7 @@ pub fn check_content(
     let detected = detected.ok_or(Rejection::Unrecognised)?;
     if let Some(declared) = declared.map(normalise_media_type)
         && !declared.is_empty()
-        && declared != "application/octet-stream"
+        && !SAYS_NOTHING.contains(&declared.as_str())
         && declared != detected
     {
         return Err(Rejection::DeclaredMismatch {
@@ -155,6 +155,10 @@ pub fn check_content(
     }
     Ok(detected)
 }
+
+/// Declared types that make no claim: browsers send `application/octet-stream` for unknown
+/// files, and S3 stores `binary/octet-stream` when the upload named no type at all.
+const SAYS_NOTHING: &[&str] = &["application/octet-stream", "binary/octet-stream"];
 
 /// Lowercase, without parameters, with aliases folded into the canonical names.
 pub fn normalise_media_type(value: &str) -> String {

@@ -8,8 +8,12 @@ use sqlx::postgres::PgConnectOptions;
 use thiserror::Error;
 
 #[derive(Debug, Parser)]
-#[command(name = "docworker", version, about = "Finalizes documents uploaded to S3: consumes \
-    ObjectCreated events from SQS, streams and verifies each object, and records it in PostgreSQL.")]
+#[command(
+    name = "docworker",
+    version,
+    about = "Finalizes documents uploaded to S3: consumes \
+    ObjectCreated events from SQS, streams and verifies each object, and records it in PostgreSQL."
+)]
 pub struct Cli {
     /// Log format: JSON lines for machines, text for people; `auto` picks text on a terminal.
     #[arg(long, env = "DOCWORKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
@@ -140,7 +144,10 @@ impl RunArgs {
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(ConfigError::Invalid(
                 "DOCWORKER_CONCURRENCY",
-                format!("must be between 1 and {MAX_CONCURRENCY}, got {}", self.concurrency),
+                format!(
+                    "must be between 1 and {MAX_CONCURRENCY}, got {}",
+                    self.concurrency
+                ),
             ));
         }
         if self.max_dicom_header_bytes < 1024 {
@@ -198,9 +205,23 @@ mod tests {
     fn each_bad_setting_is_named() {
         let cases: &[(&[&str], &str)] = &[
             (&["--queue-url", "http://q"], "DATABASE_URL is required"),
-            (&["--database-url", "postgres://x/db"], "DOCWORKER_QUEUE_URL is required"),
-            (&["--database-url", "mysql://x/db", "--queue-url", "http://q"], "DATABASE_URL is not valid"),
-            (&["--database-url", "postgres://x/db", "--queue-url", "uploads"], "DOCWORKER_QUEUE_URL is not valid"),
+            (
+                &["--database-url", "postgres://x/db"],
+                "DOCWORKER_QUEUE_URL is required",
+            ),
+            (
+                &["--database-url", "mysql://x/db", "--queue-url", "http://q"],
+                "DATABASE_URL is not valid",
+            ),
+            (
+                &[
+                    "--database-url",
+                    "postgres://x/db",
+                    "--queue-url",
+                    "uploads",
+                ],
+                "DOCWORKER_QUEUE_URL is not valid",
+            ),
         ];
         for (args, expected) in cases {
             let message = run_args(args).validate().unwrap_err().to_string();
@@ -208,10 +229,22 @@ mod tests {
         }
         let mut zero = GOOD.to_vec();
         zero.extend(["--concurrency", "0"]);
-        assert!(run_args(&zero).validate().unwrap_err().to_string().contains("DOCWORKER_CONCURRENCY"));
+        assert!(
+            run_args(&zero)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("DOCWORKER_CONCURRENCY")
+        );
         let mut empty = GOOD.to_vec();
         empty.extend(["--max-object-bytes", "0"]);
-        assert!(run_args(&empty).validate().unwrap_err().to_string().contains("DOCWORKER_MAX_OBJECT_BYTES"));
+        assert!(
+            run_args(&empty)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("DOCWORKER_MAX_OBJECT_BYTES")
+        );
     }
 
     #[test]

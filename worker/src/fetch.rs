@@ -118,7 +118,11 @@ fn upload_metadata(metadata: Option<&HashMap<String, String>>) -> UploadMetadata
     }
 }
 
-fn s3_error<E, R>(operation: &'static str, event: &ObjectEvent, error: SdkError<E, R>) -> ProcessError
+fn s3_error<E, R>(
+    operation: &'static str,
+    event: &ObjectEvent,
+    error: SdkError<E, R>,
+) -> ProcessError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Brings the local stack up, uploads sample documents made by the project, runs docworker on
+# them and prints the resulting Document rows. See README.md, "Try it".
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+command -v cargo >/dev/null || { echo "demo: cargo is required (https://rustup.rs)" >&2; exit 1; }
+infra/local/stack.sh up >/dev/null
+eval "$(infra/local/stack.sh env)"
+export DOCWORKER_QUEUE_URL
+
+cargo build -q -p docworker
+cargo run -q -p docworker-shared --features fixtures --example samples -- .local/samples
+
+run=$(date +%Y%m%d-%H%M%S)
+python=python3; python3 -c 'import boto3' 2>/dev/null || python=.local/venv/bin/python
+mapfile -t keys < <("$python" infra/local/upload.py .local/samples "$run")
+echo "demo: uploaded ${#keys[@]} objects under */$run/" >&2
+
+target/debug/docworker migrate --log-format text 2>/dev/null
+target/debug/docworker run --log-format text 2>.local/demo-worker.log &
+worker=$!
+trap 'kill -TERM $worker 2>/dev/null || true' EXIT
+
+query="SELECT file_key, status, content_type, coalesce(modality, '') AS modality,
+              coalesce(transfer_syntax_uid, '') AS transfer_syntax, coalesce(rejection_reason, '') AS rejection_reason
+       FROM documents WHERE file_key LIKE '%/$run/%' ORDER BY status, file_key"
+for _ in $(seq 1 120); do
+  done_count=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM documents WHERE file_key LIKE '%/$run/%' AND status <> 'pending'")
+  [ "$done_count" -ge "${#keys[@]}" ] && break
+  sleep 1
+done
+psql "$DATABASE_URL" -P pager=off -c "$query"
+echo "demo: worker log in .local/demo-worker.log" >&2

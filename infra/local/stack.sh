@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The local stack: PostgreSQL and moto_server (S3 + SQS), wired like production.
+#
+#   infra/local/stack.sh up      start what is not running; wire the demo bucket and queues
+#   infra/local/stack.sh down    stop the moto_server this script started
+#   infra/local/stack.sh env     print the environment that points docworker at the stack
+#
+# PostgreSQL: a server already answering on 127.0.0.1:5432 is reused; otherwise the Debian
+# package is installed if missing and its cluster started. moto_server: used from PATH, else
+# installed into a virtualenv under .local/. Everything this script creates lives in .local/.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+state="$root/.local"
+mkdir -p "$state"
+
+: "${DOCWORKER_MOTO_PORT:=4566}"
+: "${DOCWORKER_PG_PORT:=5432}"
+export AWS_ENDPOINT_URL="http://127.0.0.1:${DOCWORKER_MOTO_PORT}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_DEFAULT_REGION="$AWS_REGION"  # boto3 reads this one
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+# The password is ignored under trust auth and needed under Debian's default scram auth.
+export DOCWORKER_ADMIN_DATABASE_URL="${DOCWORKER_ADMIN_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/postgres}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/docworker}"
+export DOCWORKER_MOTO_LOG="$state/moto.log"
+
+say() { echo "stack: $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  say "installing $* from Debian's packages"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p "$DOCWORKER_PG_PORT" 2>/dev/null; }
+
+ensure_postgres() {
+  command -v pg_isready >/dev/null || apt_install postgresql postgresql-client
+  if pg_up; then say "PostgreSQL answers on 127.0.0.1:$DOCWORKER_PG_PORT: reusing it"; else
+    ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$version" ] || { say "no PostgreSQL cluster under /etc/postgresql"; exit 1; }
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+    pg_up || { say "PostgreSQL did not come up on 127.0.0.1:$DOCWORKER_PG_PORT"; exit 1; }
+    # A fresh Debian cluster asks for a password over TCP: give postgres the one the URLs use.
+    as_root runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
+  fi
+  psql "$DOCWORKER_ADMIN_DATABASE_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'docworker'" | grep -q 1 \
+    || psql "$DOCWORKER_ADMIN_DATABASE_URL" -qc "CREATE DATABASE docworker"
+}
+
+moto_bin() {
+  if command -v moto_server >/dev/null; then command -v moto_server; return; fi
+  if [ ! -x "$state/venv/bin/moto_server" ]; then
+    python3 -m venv "$state/venv" 2>/dev/null || { apt_install python3-venv python3-pip; python3 -m venv "$state/venv"; }
+    say "installing moto[server] into $state/venv"
+    "$state/venv/bin/pip" install -q 'moto[server]>=5,<6' boto3
+  fi
+  echo "$state/venv/bin/moto_server"
+}
+
+moto_up() { curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; }
+
+ensure_moto() {
+  command -v curl >/dev/null || apt_install curl
+  if moto_up; then say "moto answers on $AWS_ENDPOINT_URL: reusing it"; return; fi
+  local bin
+  bin=$(moto_bin)
+  say "starting moto_server on $AWS_ENDPOINT_URL (log: $DOCWORKER_MOTO_LOG)"
+  nohup "$bin" -H 127.0.0.1 -p "$DOCWORKER_MOTO_PORT" >"$DOCWORKER_MOTO_LOG" 2>&1 &
+  echo $! >"$state/moto.pid"
+  for _ in $(seq 1 100); do moto_up && return; sleep 0.2; done
+  say "moto_server did not start; its log:"; tail -n 20 "$DOCWORKER_MOTO_LOG" >&2; exit 1
+}
+
+python_with_boto3() {
+  if python3 -c 'import boto3' 2>/dev/null; then echo python3; else moto_bin >/dev/null; echo "$state/venv/bin/python"; fi
+}
+
+case "${1:-up}" in
+  up)
+    ensure_postgres
+    ensure_moto
+    "$(python_with_boto3)" "$here/wire.py"
+    ;;
+  services)
+    # PostgreSQL and moto only: the integration tests make their own buckets and queues.
+    ensure_postgres
+    ensure_moto
+    ;;
+  down)
+    if [ -f "$state/moto.pid" ]; then kill "$(cat "$state/moto.pid")" 2>/dev/null || true; rm -f "$state/moto.pid"; say "moto stopped"; fi
+    ;;
+  env)
+    for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_MOTO_LOG; do
+      printf 'export %s=%q\n' "$name" "${!name}"
+    done
+    printf 'export DOCWORKER_QUEUE_URL=%q\n' "$AWS_ENDPOINT_URL/123456789012/docworker-uploads"
+    ;;
+  *) echo "usage: $0 up|services|down|env" >&2; exit 2 ;;
+esac

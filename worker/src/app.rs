@@ -1,0 +1,70 @@
+//! Start-up: connects the database, applies migrations, builds the AWS clients from the SDK's
+//! standard configuration chain, and runs the poller until shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use docworker_shared::{DocumentStore, MIGRATOR};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::RunConfig;
+use crate::pipeline::Pipeline;
+use crate::poller::Poller;
+
+/// Recorded on every row the worker writes.
+pub const PROCESSOR_VERSION: &str = concat!("docworker ", env!("CARGO_PKG_VERSION"));
+
+pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // One connection per object in flight, plus headroom for readiness checks.
+    let pool = pool(config.database.clone(), config.concurrency as u32 + 2);
+    if config.migrate {
+        migrate(&pool).await?;
+    }
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    if aws.region().is_none() {
+        anyhow::bail!("no AWS region configured: set AWS_REGION (or a profile's region)");
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(config.s3_path_style)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let poller = Poller {
+        sqs,
+        queue_url: config.queue_url,
+        pipeline: Pipeline {
+            s3,
+            store: DocumentStore::new(pool),
+            max_object_bytes: config.max_object_bytes,
+            max_dicom_header_bytes: config.max_dicom_header_bytes,
+            processor_version: PROCESSOR_VERSION,
+        },
+        concurrency: config.concurrency,
+        shutdown_deadline: config.shutdown_deadline,
+    };
+    poller.run(shutdown).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Connections are opened on demand, so a database that is down at start-up (or later) delays
+/// processing instead of killing the worker.
+pub fn pool(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options)
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")?;
+    info!("database schema is up to date");
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The docworker runtime: configuration, telemetry, the SQS poller, S3 streaming and the
+//! pipeline that ties them to the domain in `docworker-shared`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod fetch;
+pub mod pipeline;
+pub mod poller;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,315 @@
+//! Processing one S3 event, top to bottom: fetch, stream and verify, decide, record.
+
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use docworker_shared::dicom::{self, DicomHeader};
+use docworker_shared::sniff::{self, SNIFF_LEN};
+use docworker_shared::verify::{self, Digested, Digests};
+use docworker_shared::{
+    Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
+    Rejection, category,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use tracing::{Instrument, Span, info, warn};
+
+use crate::error::ProcessError;
+use crate::fetch::{self, Head};
+
+/// What became of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Processed {
+    Finalized,
+    Rejected(Rejection),
+    Deleted,
+    /// A newer event for the same key was already applied; this one changed nothing.
+    Stale,
+    /// The event does not change the object's bytes (restore, tagging, ACL…).
+    Ignored,
+}
+
+impl Processed {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Processed::Finalized => "finalized",
+            Processed::Rejected(_) => "rejected",
+            Processed::Deleted => "deleted",
+            Processed::Stale => "stale",
+            Processed::Ignored => "ignored",
+        }
+    }
+}
+
+/// Everything processing needs, shared by all in-flight objects.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub s3: aws_sdk_s3::Client,
+    pub store: DocumentStore,
+    pub max_object_bytes: u64,
+    pub max_dicom_header_bytes: u64,
+    pub processor_version: &'static str,
+}
+
+/// Chunks buffered between the download and the DICOM parser: enough to keep both busy, small
+/// enough that a slow parser holds back the download rather than memory filling up.
+const PARSER_QUEUE_CHUNKS: usize = 4;
+
+impl Pipeline {
+    pub async fn process(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
+        match event.kind {
+            EventKind::Other => return Ok(Processed::Ignored),
+            EventKind::Removed => {
+                let facts = facts(event, &Head::default());
+                let applied = self
+                    .store
+                    .mark_deleted(&facts, self.processor_version)
+                    .await?;
+                return Ok(settled(applied, Processed::Deleted));
+            }
+            EventKind::Created => {}
+        }
+
+        // 1. Too large by the event's own account: decide from metadata, never download.
+        if let Some(size) = event.size.filter(|size| *size > self.max_object_bytes) {
+            let head = fetch::head(&self.s3, event).await?;
+            let size = head.content_length.max(size);
+            Span::current().record("size", size);
+            let rejection = Rejection::TooLarge {
+                size,
+                max: self.max_object_bytes,
+            };
+            return self.reject(&facts(event, &head), rejection, None).await;
+        }
+
+        // 2. Open the one GetObject and check what its headers already tell.
+        let opened = fetch::open(&self.s3, event).await?;
+        let head = opened.head;
+        let facts = facts(event, &head);
+        Span::current().record("size", head.content_length);
+        if head.content_length > self.max_object_bytes {
+            // Dropping the body closes the connection before the bytes are read.
+            let rejection = Rejection::TooLarge {
+                size: head.content_length,
+                max: self.max_object_bytes,
+            };
+            return self.reject(&facts, rejection, None).await;
+        }
+        if head.content_length == 0 {
+            return self.reject(&facts, Rejection::Empty, None).await;
+        }
+
+        // 3. Stream: hash and count every byte, sniff the first ones, parse a DICOM header.
+        let etag_md5 = match (head.checksum, head.etag_is_md5_capable, &head.etag) {
+            (None, true, Some(etag)) => verify::plain_md5_etag(etag),
+            _ => None,
+        };
+        let streamed = self
+            .stream(event, opened.body, Digests::new(etag_md5))
+            .await?;
+
+        // 4. Decide: integrity, then type, then the DICOM header.
+        let empty_etag = String::new();
+        let digested = match streamed.digests.finish(
+            head.content_length,
+            head.checksum,
+            head.etag.as_ref().unwrap_or(&empty_etag),
+        ) {
+            Ok(digested) => digested,
+            Err(rejection) => return self.reject(&facts, rejection, None).await,
+        };
+        let Digested {
+            sha256, integrity, ..
+        } = digested;
+        let content_type = match verify::check_content(
+            facts.category,
+            &facts.key,
+            head.content_type.as_deref(),
+            streamed.detected,
+        ) {
+            Ok(content_type) => content_type,
+            Err(rejection) => return self.reject(&facts, rejection, Some(sha256)).await,
+        };
+        let dicom = match (content_type, streamed.dicom) {
+            (category::DICOM, Some(Ok(header))) => Some(header),
+            (category::DICOM, Some(Err(rejection))) => {
+                return self.reject(&facts, rejection, Some(sha256)).await;
+            }
+            _ => None,
+        };
+
+        // 5. Record.
+        let outcome = Outcome::Finalized(Finalized {
+            content_type,
+            sha256,
+            integrity,
+            dicom,
+        });
+        let applied = self
+            .store
+            .record(&facts, &outcome, self.processor_version)
+            .await?;
+        info!(content_type, integrity = integrity.as_str(), "finalized");
+        Ok(settled(applied, Processed::Finalized))
+    }
+
+    async fn reject(
+        &self,
+        facts: &ObjectFacts,
+        rejection: Rejection,
+        sha256: Option<String>,
+    ) -> Result<Processed, ProcessError> {
+        warn!(reason = %rejection, reason_label = rejection.label(), "rejected");
+        let outcome = Outcome::Rejected {
+            reason: rejection.clone(),
+            sha256,
+        };
+        let applied = self
+            .store
+            .record(facts, &outcome, self.processor_version)
+            .await?;
+        Ok(settled(applied, Processed::Rejected(rejection)))
+    }
+
+    /// Reads the body once. Every chunk feeds the digests; the first `SNIFF_LEN` bytes are kept to
+    /// recognise the content; when it is DICOM, the chunks (from the first) also flow to a parser
+    /// on a blocking thread until it has the header. Memory is bounded by the sniff prefix, the
+    /// parser's queue and the header itself, whatever the object's size.
+    async fn stream(
+        &self,
+        event: &ObjectEvent,
+        mut body: ByteStream,
+        mut digests: Digests,
+    ) -> Result<Streamed, ProcessError> {
+        let mut prefix: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
+        let mut held: Vec<Bytes> = Vec::new();
+        let mut detected = None;
+        let mut parser: Option<Parser> = None;
+        loop {
+            let chunk = match body.try_next().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(ProcessError::Body {
+                        bucket: event.bucket.clone(),
+                        key: event.key.clone(),
+                        bytes: digests.bytes(),
+                        source: e.into(),
+                    });
+                }
+            };
+            digests.update(&chunk);
+            if detected.is_some() {
+                if let Some(p) = &mut parser {
+                    p.feed(chunk).await;
+                }
+                continue;
+            }
+            let wanted = SNIFF_LEN - prefix.len();
+            prefix.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
+            held.push(chunk);
+            if prefix.len() == SNIFF_LEN {
+                detected = Some(sniff::sniff(&prefix));
+                parser = self.start_parser(&prefix, std::mem::take(&mut held)).await;
+            }
+        }
+        if detected.is_none() {
+            // The whole object fit in the prefix.
+            detected = Some(sniff::sniff(&prefix));
+            parser = self.start_parser(&prefix, held).await;
+        }
+        let dicom = match parser {
+            Some(parser) => Some(parser.finish().await?),
+            None => None,
+        };
+        Ok(Streamed {
+            digests,
+            detected: detected.flatten(),
+            dicom,
+        })
+    }
+
+    /// Starts the header parser when the prefix says DICOM, replaying the chunks seen so far.
+    async fn start_parser(&self, prefix: &[u8], held: Vec<Bytes>) -> Option<Parser> {
+        if !sniff::is_dicom(prefix) {
+            return None;
+        }
+        let mut parser = Parser::spawn(self.max_dicom_header_bytes);
+        for chunk in held {
+            parser.feed(chunk).await;
+        }
+        Some(parser)
+    }
+}
+
+struct Streamed {
+    digests: Digests,
+    detected: Option<&'static str>,
+    dicom: Option<Result<DicomHeader, Rejection>>,
+}
+
+/// The DICOM header parser on a blocking thread, reading the chunks the download sends it.
+struct Parser {
+    /// `None` once the parser stopped reading (it has the header, or gave up).
+    chunks: Option<mpsc::Sender<std::io::Result<Bytes>>>,
+    task: tokio::task::JoinHandle<Result<DicomHeader, Rejection>>,
+}
+
+impl Parser {
+    fn spawn(limit: u64) -> Parser {
+        let (tx, rx) = mpsc::channel(PARSER_QUEUE_CHUNKS);
+        // Created here, on the runtime, because the bridge needs the runtime's handle.
+        let reader = SyncIoBridge::new(StreamReader::new(ReceiverStream::new(rx)));
+        let span = Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| dicom::read_header(reader, limit))
+        });
+        Parser {
+            chunks: Some(tx),
+            task,
+        }
+    }
+
+    async fn feed(&mut self, chunk: Bytes) {
+        if let Some(tx) = &self.chunks
+            && tx.send(Ok(chunk)).await.is_err()
+        {
+            self.chunks = None;
+        }
+    }
+
+    /// Ends the input (end of object) and waits for the verdict.
+    async fn finish(mut self) -> Result<Result<DicomHeader, Rejection>, ProcessError> {
+        self.chunks = None;
+        Ok(self.task.instrument(Span::current()).await?)
+    }
+}
+
+/// The row's facts: the event's identity, refined by what S3 returned for the object.
+fn facts(event: &ObjectEvent, head: &Head) -> ObjectFacts {
+    ObjectFacts {
+        bucket: event.bucket.clone(),
+        key: event.key.clone(),
+        category: Category::of_key(&event.key),
+        etag: head
+            .etag
+            .as_deref()
+            .or(event.etag.as_deref())
+            .map(|etag| etag.trim_matches('"').to_owned()),
+        version_id: head.version_id.clone().or_else(|| event.version_id.clone()),
+        sequencer: event.sequencer.clone(),
+        uploaded_at: event.time,
+        declared_content_type: head.content_type.clone(),
+        file_size: (head.content_length > 0)
+            .then_some(head.content_length)
+            .or(event.size),
+        upload: head.upload.clone(),
+    }
+}
+
+fn settled(applied: Applied, processed: Processed) -> Processed {
+    match applied {
+        Applied::Written => processed,
+        Applied::Stale => Processed::Stale,
+    }
+}

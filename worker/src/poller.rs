@@ -1,0 +1,305 @@
+//! The SQS consumer: receives messages while there is room to process them, runs each through
+//! the pipeline, and decides each message's fate in one place ([`Disposition`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use docworker_shared::{Notification, ObjectEvent};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, field, info, info_span, warn};
+
+use crate::error::{Class, ProcessError};
+use crate::pipeline::Pipeline;
+
+/// SQS's maximum batch size for ReceiveMessage.
+const MAX_BATCH: usize = 10;
+/// SQS's maximum long-poll wait: fewer empty receives, and messages arrive as soon as they exist.
+const WAIT_TIME_SECS: i32 = 20;
+/// In-process attempts for a retryable failure before the message goes back to the queue.
+const IN_PROCESS_ATTEMPTS: usize = 3;
+/// Visibility delays for a message handed back after retryable failures, growing with its
+/// receive count: 30 s, 60 s, … up to 15 minutes.
+const REQUEUE_BASE_SECS: u64 = 30;
+const REQUEUE_MAX_SECS: u64 = 15 * 60;
+
+/// What happens to a message once its records are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Every record's outcome is committed (or there was nothing to do): delete it.
+    Delete,
+    /// A retryable failure outlasted the in-process retries: make the message visible again after
+    /// this delay. Its receive count grows, so a failure that never clears still ends in the DLQ.
+    Requeue(Duration),
+    /// Poison: never deleted by the worker. It becomes visible again after the queue's visibility
+    /// timeout, and once it exceeds `maxReceiveCount` the redrive policy moves it to the DLQ.
+    DeadLetter,
+}
+
+pub struct Poller {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub pipeline: Pipeline,
+    pub concurrency: usize,
+    pub shutdown_deadline: Duration,
+}
+
+impl Poller {
+    /// Runs until `shutdown` is cancelled, then lets in-flight messages finish within the
+    /// shutdown deadline.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poller = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(poller.concurrency));
+        let tracker = TaskTracker::new();
+        let mut receive_backoff = receive_backoff();
+        info!(queue_url = %poller.queue_url, concurrency = poller.concurrency, "consuming");
+        loop {
+            // Wait for room before receiving, so every received message starts at once and none
+            // sits invisible in memory while its visibility timeout runs down.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit,
+            };
+            let Ok(first) = first else { break };
+            let wanted = (1 + permits.available_permits()).min(MAX_BATCH);
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = poller.receive(wanted) => received,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    receive_backoff = self::receive_backoff();
+                    messages
+                }
+                Err(e) => {
+                    let delay = receive_backoff.next().unwrap_or(Duration::from_secs(30));
+                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => continue,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            for message in messages {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    // Only this loop takes permits, so the ones counted above are still free.
+                    None => match permits.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
+                let poller = poller.clone();
+                tracker.spawn(async move {
+                    poller.handle(message).await;
+                    drop(permit);
+                });
+            }
+        }
+        tracker.close();
+        info!(
+            in_flight = tracker.len(),
+            deadline_secs = poller.shutdown_deadline.as_secs(),
+            "stopping: no new messages; waiting for in-flight ones"
+        );
+        if tokio::time::timeout(poller.shutdown_deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                unfinished = tracker.len(),
+                "shutdown deadline passed; unfinished messages return to the queue when their visibility timeout ends"
+            );
+        }
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<Message>, aws_sdk_sqs::Error> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max as i32)
+            .wait_time_seconds(WAIT_TIME_SECS)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await?;
+        Ok(output.messages.unwrap_or_default())
+    }
+
+    async fn handle(&self, message: Message) {
+        let receive_count: u32 = message
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1);
+        let span = info_span!(
+            "message",
+            message_id = message.message_id().unwrap_or("unknown"),
+            receive_count,
+            outcome = field::Empty,
+            duration_ms = field::Empty,
+        );
+        async {
+            let started = Instant::now();
+            let disposition = self
+                .settle(message.body().unwrap_or_default(), receive_count)
+                .await;
+            let span = tracing::Span::current();
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            let Some(receipt) = message.receipt_handle() else {
+                error!("message has no receipt handle; SQS will redeliver it");
+                return;
+            };
+            match disposition {
+                Disposition::Delete => {
+                    span.record("outcome", "deleted");
+                    self.delete(receipt).await;
+                }
+                Disposition::Requeue(delay) => {
+                    span.record("outcome", "requeued");
+                    self.requeue(receipt, delay).await;
+                }
+                Disposition::DeadLetter => {
+                    span.record("outcome", "left_for_dlq");
+                }
+            }
+            info!("message settled");
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Processes every record of the message and decides its fate.
+    async fn settle(&self, body: &str, receive_count: u32) -> Disposition {
+        let events = match Notification::parse(body) {
+            Ok(Notification::Test { bucket }) => {
+                info!(
+                    bucket = bucket.as_deref().unwrap_or(""),
+                    "s3:TestEvent received; nothing to process"
+                );
+                return Disposition::Delete;
+            }
+            Ok(Notification::Records(events)) => events,
+            Err(e) => {
+                error!(reason = %e, "poison message: not deleted, left for the dead-letter queue");
+                return Disposition::DeadLetter;
+            }
+        };
+        for event in &events {
+            if let Err(e) = self.process_with_retries(event).await {
+                return match e.class() {
+                    Class::Retryable => {
+                        let delay = requeue_delay(receive_count);
+                        error!(error = %e, error_kind = e.label(), requeue_in_secs = delay.as_secs(), "processing failed; message goes back to the queue");
+                        Disposition::Requeue(delay)
+                    }
+                    Class::Poison => {
+                        error!(error = %e, error_kind = e.label(), "poison event: not deleted, left for the dead-letter queue");
+                        Disposition::DeadLetter
+                    }
+                };
+            }
+        }
+        Disposition::Delete
+    }
+
+    async fn process_with_retries(&self, event: &ObjectEvent) -> Result<(), ProcessError> {
+        let span = info_span!(
+            "object",
+            bucket = %event.bucket,
+            key = %event.key,
+            event = %event.name,
+            size = field::Empty,
+            outcome = field::Empty,
+        );
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(IN_PROCESS_ATTEMPTS - 1)
+            .with_jitter();
+        let processed = (|| self.pipeline.process(event))
+            .retry(backoff)
+            .when(|e| e.class() == Class::Retryable)
+            .notify(|e, delay| {
+                warn!(error = %e, error_kind = e.label(), retry_in_ms = delay.as_millis() as u64, "retrying");
+            })
+            .instrument(span.clone())
+            .await?;
+        span.record("outcome", processed.label());
+        span.in_scope(|| info!(outcome = processed.label(), "object settled"));
+        Ok(())
+    }
+
+    async fn delete(&self, receipt: &str) {
+        let result = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // The outcome is committed; a redelivery re-applies the same outcome.
+            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; the message will be redelivered and settled again");
+        }
+    }
+
+    async fn requeue(&self, receipt: &str, delay: Duration) {
+        let result = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(delay.as_secs() as i32)
+            .send()
+            .await;
+        if let Err(e) = result {
+            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not delay the message; it returns after the queue's visibility timeout");
+        }
+    }
+}
+
+fn requeue_delay(receive_count: u32) -> Duration {
+    let exponent = receive_count.saturating_sub(1).min(10);
+    Duration::from_secs((REQUEUE_BASE_SECS << exponent).min(REQUEUE_MAX_SECS))
+}
+
+/// Backoff for failing receives (queue or network down): quick at first, then every 30 s at most,
+/// so an outage neither spins nor delays recovery long.
+fn receive_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(30))
+        .without_max_times()
+        .with_jitter()
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeue_delays_grow_and_are_capped() {
+        assert_eq!(requeue_delay(0), Duration::from_secs(30));
+        assert_eq!(requeue_delay(1), Duration::from_secs(30));
+        assert_eq!(requeue_delay(2), Duration::from_secs(60));
+        assert_eq!(requeue_delay(4), Duration::from_secs(240));
+        assert_eq!(requeue_delay(6), Duration::from_secs(900));
+        assert_eq!(requeue_delay(u32::MAX), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn receive_backoff_never_ends_and_stays_bounded() {
+        let delays: Vec<_> = receive_backoff().take(50).collect();
+        assert_eq!(delays.len(), 50);
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(60)),
+            "{delays:?}"
+        );
+    }
+}
