@@ -65,7 +65,7 @@ pub struct Finalized {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Finalized(Finalized),
+    Finalized(Box<Finalized>),
     /// `sha256` is known when the whole body was read before the verdict.
     Rejected {
         reason: Rejection,

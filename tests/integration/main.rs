@@ -1,1 +1,8 @@
+//! Integration tests: the real `docworker` binary against real PostgreSQL and a real moto_server
+//! (S3 + SQS). Each test makes its own database, bucket, queue and dead-letter queue, so tests
+//! run in parallel without seeing each other. Start the services with
+//! `infra/local/stack.sh services` and build the binary first (`scripts/test.sh` does both).
 
+mod config;
+mod helpers;
+mod pipeline;

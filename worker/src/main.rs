@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
 use docworker::{app, shutdown, telemetry};
 
@@ -16,10 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap explains over several lines; the operator gets the one that names the setting.
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("docworker: {}", first.trim_start_matches("error: "));
+            eprintln!("docworker: configuration error: {}", one_line(&e));
             return ExitCode::from(CONFIG_ERROR);
         }
     };
@@ -52,6 +49,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap explains over several lines and names flags; the operator gets the first line, with the
+/// environment variable the value most likely came from.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.to_string();
+    let mut line = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let command = Cli::command();
+    let env_name = command
+        .get_subcommands()
+        .flat_map(|sub| sub.get_arguments())
+        .chain(command.get_arguments())
+        .find_map(|arg| {
+            let long = arg.get_long()?;
+            let env = arg.get_env()?;
+            line.contains(&format!("'--{long} "))
+                .then(|| env.to_string_lossy().into_owned())
+        });
+    if let Some(env_name) = env_name {
+        line.push_str(&format!(" (setting {env_name})"));
+    }
+    line
 }
 
 fn config_error(e: docworker::config::ConfigError) -> ExitCode {

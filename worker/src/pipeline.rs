@@ -139,12 +139,12 @@ impl Pipeline {
         };
 
         // 5. Record.
-        let outcome = Outcome::Finalized(Finalized {
+        let outcome = Outcome::Finalized(Box::new(Finalized {
             content_type,
             sha256,
             integrity,
             dicom,
-        });
+        }));
         let applied = self
             .store
             .record(&facts, &outcome, self.processor_version)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: brings up PostgreSQL and moto_server if they are not
+# running, checks formatting and lints, builds the worker, and runs unit and integration tests.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+command -v cargo >/dev/null || { echo "test: cargo is required (https://rustup.rs)" >&2; exit 1; }
+infra/local/stack.sh services
+eval "$(infra/local/stack.sh env)"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The integration tests drive the real binary: build it first.
+cargo build -p docworker
+cargo test --workspace --all-features

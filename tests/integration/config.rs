@@ -1,0 +1,107 @@
+//! The binary's configuration contract: a bad or missing setting is one line naming it, exit 2.
+
+use std::process::Command;
+
+use crate::helpers::worker_binary;
+
+fn run_without(remove: &[&str], set: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(worker_binary());
+    command.arg("run");
+    for name in [
+        "DATABASE_URL",
+        "DOCWORKER_QUEUE_URL",
+        "DOCWORKER_CONCURRENCY",
+        "DOCWORKER_MAX_OBJECT_BYTES",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env(
+            "DOCWORKER_QUEUE_URL",
+            "http://127.0.0.1:4566/123456789012/q",
+        );
+    for name in remove {
+        command.env_remove(name);
+    }
+    command.envs(set.iter().copied());
+    let output = command.output().expect("run docworker");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_one_line_naming(result: (Option<i32>, String), setting: &str) {
+    let (code, stderr) = result;
+    assert_eq!(code, Some(2), "exit code; stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(setting), "names {setting}: {stderr}");
+}
+
+#[test]
+fn missing_database_url_is_one_line_and_exit_2() {
+    assert_one_line_naming(run_without(&["DATABASE_URL"], &[]), "DATABASE_URL");
+}
+
+#[test]
+fn missing_queue_url_is_one_line_and_exit_2() {
+    assert_one_line_naming(
+        run_without(&["DOCWORKER_QUEUE_URL"], &[]),
+        "DOCWORKER_QUEUE_URL",
+    );
+}
+
+#[test]
+fn unparseable_numbers_are_one_line_and_exit_2() {
+    assert_one_line_naming(
+        run_without(&[], &[("DOCWORKER_CONCURRENCY", "lots")]),
+        "DOCWORKER_CONCURRENCY",
+    );
+    assert_one_line_naming(
+        run_without(&[], &[("DOCWORKER_MAX_OBJECT_BYTES", "-5")]),
+        "DOCWORKER_MAX_OBJECT_BYTES",
+    );
+    assert_one_line_naming(
+        run_without(&[], &[("DOCWORKER_CONCURRENCY", "0")]),
+        "DOCWORKER_CONCURRENCY",
+    );
+}
+
+#[test]
+fn migrate_with_a_bad_database_url_is_a_configuration_error() {
+    let status = Command::new(worker_binary())
+        .arg("migrate")
+        .env("DATABASE_URL", "not a url")
+        .output()
+        .expect("run docworker migrate");
+    assert_eq!(
+        status.status.code(),
+        Some(2),
+        "a bad URL is a configuration error"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_documents_table_and_exits_0() {
+    let stack = crate::helpers::Stack::without_schema("migrate").await;
+    let status = Command::new(worker_binary())
+        .arg("migrate")
+        .env("DATABASE_URL", &stack.database_url)
+        .output()
+        .expect("run docworker migrate");
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('documents')::text")
+        .fetch_one(&stack.db)
+        .await
+        .expect("query catalog");
+    assert_eq!(table.as_deref(), Some("documents"));
+}

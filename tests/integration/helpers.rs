@@ -1,0 +1,427 @@
+//! A per-test slice of the local stack and a handle on a running worker.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+use docworker_shared::Document;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+pub fn endpoint() -> String {
+    env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+}
+
+fn admin_database_url() -> String {
+    env_or(
+        "DOCWORKER_ADMIN_DATABASE_URL",
+        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    )
+}
+
+/// The docworker binary under test: built by `cargo build -p docworker` before the tests run.
+pub fn worker_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("DOCWORKER_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let binary = target.join("debug/docworker");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p docworker` first (scripts/test.sh does)",
+        binary.display()
+    );
+    binary
+}
+
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new(env_or("AWS_REGION", "us-east-1")))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub visibility_timeout_secs: u32,
+    pub max_receive_count: u32,
+    /// Wire S3 → SQS notifications (off when a test sends its own events).
+    pub notify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            visibility_timeout_secs: 30,
+            max_receive_count: 3,
+            notify: true,
+        }
+    }
+}
+
+pub struct Stack {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub db: PgPool,
+    pub database_url: String,
+    worker: Option<Child>,
+    log: PathBuf,
+}
+
+impl Stack {
+    pub async fn new(name: &str) -> Stack {
+        Stack::with(name, Options::default()).await
+    }
+
+    /// A stack whose database has no schema yet (for testing `docworker migrate`).
+    pub async fn without_schema(name: &str) -> Stack {
+        Stack::build(name, Options::default(), false).await
+    }
+
+    pub async fn with(name: &str, options: Options) -> Stack {
+        Stack::build(name, options, true).await
+    }
+
+    async fn build(name: &str, options: Options, migrate: bool) -> Stack {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = &id[..12];
+        let config = aws_config().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::new(&config);
+
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-{id}-dlq"))
+            .send()
+            .await
+            .expect("create DLQ")
+            .queue_url
+            .expect("DLQ URL");
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": options.max_receive_count.to_string(),
+        });
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-{id}"))
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                options.visibility_timeout_secs.to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue URL");
+
+        let bucket = format!("{name}-{id}");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        if options.notify {
+            let queue_arn = queue_arn(&sqs, &queue_url).await;
+            use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+            s3.put_bucket_notification_configuration()
+                .bucket(&bucket)
+                .notification_configuration(
+                    NotificationConfiguration::builder()
+                        .queue_configurations(
+                            QueueConfiguration::builder()
+                                .queue_arn(queue_arn)
+                                .events(Event::from("s3:ObjectCreated:*"))
+                                .events(Event::from("s3:ObjectRemoved:*"))
+                                .build()
+                                .expect("queue configuration"),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("wire notifications");
+        }
+
+        let database = format!("dw_{name}_{id}").replace('-', "_");
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_database_url())
+            .await
+            .expect("PostgreSQL is reachable (infra/local/stack.sh services)");
+        // The name is built from a UUID and the test name: no outside input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let base = admin_database_url();
+        let database_url = format!(
+            "{}/{database}",
+            &base[..base.rfind('/').expect("URL has a path")]
+        );
+        let db = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&database_url)
+            .await
+            .expect("connect test database");
+        if migrate {
+            docworker_shared::MIGRATOR.run(&db).await.expect("migrate");
+        }
+
+        let log = std::env::temp_dir().join(format!("docworker-{name}-{id}.log"));
+        Stack {
+            s3,
+            sqs,
+            bucket,
+            queue_url,
+            dlq_url,
+            db,
+            database_url,
+            worker: None,
+            log,
+        }
+    }
+
+    /// The environment `docworker run` is driven with, exactly as the contract names it.
+    pub fn worker_env(&self) -> Vec<(String, String)> {
+        [
+            ("DATABASE_URL", self.database_url.clone()),
+            ("DOCWORKER_QUEUE_URL", self.queue_url.clone()),
+            ("AWS_ENDPOINT_URL", endpoint()),
+            ("AWS_REGION", env_or("AWS_REGION", "us-east-1")),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("DOCWORKER_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "info,docworker=debug".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    pub fn start_worker(&mut self, extra: &[(&str, &str)]) {
+        assert!(self.worker.is_none(), "one worker per stack");
+        let log = std::fs::File::create(&self.log).expect("worker log file");
+        let mut command = Command::new(worker_binary());
+        command
+            .arg("run")
+            .envs(self.worker_env())
+            .envs(extra.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.worker = Some(command.spawn().expect("spawn docworker"));
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit code and the worker's log.
+    pub fn stop_worker(&mut self) -> (Option<i32>, String) {
+        let mut child = self.worker.take().expect("a worker is running");
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status.code(), self.worker_log())
+    }
+
+    pub fn worker_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: Option<&str>,
+        metadata: &[(&str, &str)],
+    ) -> aws_sdk_s3::operation::put_object::PutObjectOutput {
+        let mut request = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .set_content_type(content_type.map(str::to_owned));
+        for (name, value) in metadata {
+            request = request.metadata(*name, *value);
+        }
+        request.send().await.expect("PutObject")
+    }
+
+    pub async fn send(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    pub async fn document(&self, key: &str) -> Option<Document> {
+        sqlx::query_as("SELECT * FROM documents WHERE bucket = $1 AND file_key = $2")
+            .bind(&self.bucket)
+            .bind(key)
+            .fetch_optional(&self.db)
+            .await
+            .expect("query documents")
+    }
+
+    /// Waits until the key's row satisfies `done`, and returns it.
+    pub async fn wait_for(&self, key: &str, done: impl Fn(&Document) -> bool) -> Document {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(document) = self.document(key).await
+                && done(&document)
+            {
+                return document;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{key}: no settled row after {WAIT:?}; row: {:?}\nworker log:\n{}",
+                    self.document(key).await,
+                    self.worker_log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn wait_settled(&self, key: &str) -> Document {
+        self.wait_for(key, |d| d.status != "pending").await
+    }
+
+    pub async fn queue_counts(&self, queue_url: &str) -> (u64, u64) {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes")
+            .attributes
+            .unwrap_or_default();
+        let count = |name| {
+            attributes
+                .get(&name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// Waits until the main queue holds no message, visible or in flight.
+    pub async fn wait_queue_empty(&self) {
+        let deadline = Instant::now() + WAIT;
+        while self.queue_counts(&self.queue_url).await != (0, 0) {
+            assert!(
+                Instant::now() < deadline,
+                "queue not drained: {:?}\nworker log:\n{}",
+                self.queue_counts(&self.queue_url).await,
+                self.worker_log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn count_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM documents WHERE bucket = $1")
+            .bind(&self.bucket)
+            .fetch_one(&self.db)
+            .await
+            .expect("count")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue ARN")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("QueueArn attribute")
+}
+
+/// An S3 ObjectCreated event for an object, shaped as real S3 sends it.
+pub fn created_event(bucket: &str, key: &str, size: u64, etag: &str) -> serde_json::Value {
+    let encoded: String = key
+        .split('/')
+        .map(|segment| url_encode(segment))
+        .collect::<Vec<_>>()
+        .join("/");
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:TEST"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "TEST", "x-amz-id-2": "TEST"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "docworker",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "TEST"}, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": encoded, "size": size, "eTag": etag.trim_matches('"')}}
+    }]})
+}
+
+/// Form encoding as S3 applies it to keys in events: space as `+`, other reserved bytes escaped.
+fn url_encode(segment: &str) -> String {
+    let mut out = String::new();
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
