@@ -5,14 +5,21 @@
 //! buffering of the file. Nothing here ever formats a DICOM value into an error or a log line:
 //! patient names, birth dates and IDs are protected health information.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
+use std::rc::Rc;
 
 use chrono::NaiveDate;
-use dicom_core::Tag;
+use dicom_core::header::DataElementHeader;
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::file::ReadPreamble;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
+use dicom_object::{FileMetaTable, InMemDicomObject};
+use dicom_parser::dataset::read::DataSetReaderOptions;
+use dicom_parser::dataset::{DataSetReader, DataToken};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use serde_json::Value;
 
 use crate::Rejection;
@@ -50,33 +57,198 @@ impl fmt::Debug for DicomHeader {
     }
 }
 
+/// Sequences nested deeper than this are refused. Real structured reports nest a few levels;
+/// a hostile file can nest thousands, and the header is built without recursion so that depth
+/// is an error, never a stack overflow.
+pub const MAX_SEQUENCE_DEPTH: usize = 64;
+
 /// Reads the header of a Part 10 file whose first byte is the start of the 128-byte preamble.
 ///
 /// The preamble is read unconditionally: the caller has already seen `DICM` at offset 128, and
 /// dicom-object's automatic detection only looks at the first buffer fill, which on a streaming
 /// reader may be shorter than 132 bytes.
 ///
-/// At most `limit` bytes are read: everything before the pixels is held in memory, so a file
-/// whose non-pixel elements run past the limit is rejected instead of exhausting memory.
+/// The data set is read as dicom-parser's flat token stream and assembled here with an explicit
+/// stack (dicom-object's own builder recurses once per nesting level). At most `limit` bytes are
+/// read, and no element may declare more than `limit` bytes, so memory stays bounded whatever the
+/// file claims.
 pub fn read_header<R: Read>(reader: R, limit: u64) -> Result<DicomHeader, Rejection> {
-    let mut budget = Budget {
+    let exhausted = Rc::new(Cell::new(false));
+    let budget = Budget {
         inner: reader,
         left: limit,
-        exhausted: false,
+        exhausted: exhausted.clone(),
     };
-    let object = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Always)
-        .read_until(FIRST_PIXEL_TAG)
-        .from_reader(&mut budget);
-    match object {
-        Ok(object) => header_of(&object),
-        Err(_) if budget.exhausted => Err(Rejection::DicomHeaderTooLarge { limit }),
-        // Only the top-level message: the error's sources can quote the offending value.
-        Err(e) => Err(Rejection::DicomUnreadable(e.to_string())),
+    let too_large = Rejection::DicomHeaderTooLarge { limit };
+    let result = read_parts(budget, limit);
+    match result {
+        Err(_) if exhausted.get() => Err(too_large),
+        Err(Unreadable::TooLarge) => Err(too_large),
+        Err(Unreadable::Because(reason)) => Err(Rejection::DicomUnreadable(reason)),
+        Ok((meta, dataset)) => header_of(&meta, &dataset),
     }
 }
 
-fn header_of(object: &DefaultDicomObject) -> Result<DicomHeader, Rejection> {
+enum Unreadable {
+    TooLarge,
+    /// Only top-level messages: an error's sources can quote the offending value.
+    Because(String),
+}
+
+fn because(context: &str, error: impl fmt::Display) -> Unreadable {
+    Unreadable::Because(format!("{context}: {error}"))
+}
+
+fn read_parts<R: Read>(
+    source: R,
+    limit: u64,
+) -> Result<(FileMetaTable, InMemDicomObject), Unreadable> {
+    let mut source = BufReader::new(source);
+    let mut preamble = [0u8; 128];
+    source
+        .read_exact(&mut preamble)
+        .map_err(|e| because("file ends inside the preamble", e))?;
+    let meta = FileMetaTable::from_reader(&mut source)
+        .map_err(|e| because("Could not parse meta group data set", e))?;
+    let uid = meta
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_owned();
+    let ts = TransferSyntaxRegistry
+        .get(&uid)
+        .ok_or_else(|| Unreadable::Because(format!("unknown transfer syntax {uid}")))?;
+    let source: Box<dyn Read + '_> = match ts.codec() {
+        Codec::Dataset(Some(adapter)) => adapter.adapt_reader(Box::new(source)),
+        Codec::Dataset(None) => {
+            return Err(Unreadable::Because(format!(
+                "unsupported transfer syntax {uid}"
+            )));
+        }
+        _ => Box::new(source),
+    };
+    let tokens = DataSetReader::new_with_ts_options(source, ts, DataSetReaderOptions::default())
+        .map_err(|e| because("Could not create data set parser", e))?;
+    Ok((meta, build(tokens, limit)?))
+}
+
+/// One open level of the tree being built.
+enum Frame {
+    Sequence {
+        tag: Tag,
+        len: Length,
+        items: Vec<InMemDicomObject>,
+    },
+    Item(InMemDicomObject),
+    /// An encapsulated pixel sequence inside an item (an icon image): consumed, not kept.
+    Pixels,
+}
+
+fn build<I>(tokens: I, limit: u64) -> Result<InMemDicomObject, Unreadable>
+where
+    I: Iterator<Item = Result<DataToken, dicom_parser::dataset::read::Error>>,
+{
+    let mut root = InMemDicomObject::new_empty();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut header: Option<DataElementHeader> = None;
+    let mut held: u64 = 0;
+    let mut depth = 0;
+    for token in tokens {
+        let token = token.map_err(|e| because("Could not read data set token", e))?;
+        match token {
+            DataToken::ElementHeader(h) => {
+                if stack.is_empty() && h.tag >= FIRST_PIXEL_TAG {
+                    break;
+                }
+                // Refuse before the parser allocates what the header claims.
+                held += u64::from(h.len.get().unwrap_or(0));
+                if held > limit {
+                    return Err(Unreadable::TooLarge);
+                }
+                header = Some(h);
+            }
+            DataToken::PrimitiveValue(value) => {
+                let Some(h) = header.take() else {
+                    return Err(Unreadable::Because(
+                        "value without an element header".into(),
+                    ));
+                };
+                if !matches!(stack.last(), Some(Frame::Pixels)) {
+                    current(&mut stack, &mut root).put(DataElement::new(h.tag, h.vr, value));
+                }
+            }
+            DataToken::SequenceStart { tag, len } => {
+                if stack.is_empty() && tag >= FIRST_PIXEL_TAG {
+                    break;
+                }
+                depth += 1;
+                if depth > MAX_SEQUENCE_DEPTH {
+                    return Err(Unreadable::Because(format!(
+                        "sequences nested deeper than {MAX_SEQUENCE_DEPTH} levels"
+                    )));
+                }
+                stack.push(Frame::Sequence {
+                    tag,
+                    len,
+                    items: Vec::new(),
+                });
+            }
+            DataToken::PixelSequenceStart => {
+                if stack.is_empty() {
+                    break;
+                }
+                stack.push(Frame::Pixels);
+            }
+            DataToken::ItemStart { .. } => {
+                if !matches!(stack.last(), Some(Frame::Pixels)) {
+                    stack.push(Frame::Item(InMemDicomObject::new_empty()));
+                }
+            }
+            DataToken::ItemEnd => {
+                if let Some(Frame::Item(item)) = stack.last_mut() {
+                    let item = std::mem::replace(item, InMemDicomObject::new_empty());
+                    stack.pop();
+                    if let Some(Frame::Sequence { items, .. }) = stack.last_mut() {
+                        items.push(item);
+                    }
+                }
+            }
+            DataToken::SequenceEnd => match stack.pop() {
+                Some(Frame::Sequence { tag, len, items }) => {
+                    depth -= 1;
+                    current(&mut stack, &mut root).put(DataElement::new(
+                        tag,
+                        VR::SQ,
+                        DataSetSequence::new(items, len),
+                    ));
+                }
+                Some(Frame::Pixels) => {}
+                Some(Frame::Item(_)) | None => {
+                    return Err(Unreadable::Because(
+                        "sequence delimiter out of place".into(),
+                    ));
+                }
+            },
+            DataToken::OffsetTable(_) | DataToken::ItemValue(_) => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(Unreadable::Because("file ends inside a sequence".into()));
+    }
+    Ok(root)
+}
+
+/// The object new elements go into: the innermost open item, or the data set itself.
+fn current<'a>(stack: &'a mut [Frame], root: &'a mut InMemDicomObject) -> &'a mut InMemDicomObject {
+    match stack.iter_mut().rev().find_map(|frame| match frame {
+        Frame::Item(item) => Some(item),
+        _ => None,
+    }) {
+        Some(item) => item,
+        None => root,
+    }
+}
+
+fn header_of(meta: &FileMetaTable, object: &InMemDicomObject) -> Result<DicomHeader, Rejection> {
     let text = |tag: Tag| -> Option<String> {
         let value = object.get(tag)?.to_str().ok()?;
         let value = clean(&value);
@@ -86,8 +258,7 @@ fn header_of(object: &DefaultDicomObject) -> Result<DicomHeader, Rejection> {
         text(tags::STUDY_INSTANCE_UID).ok_or(Rejection::DicomMissing("Study Instance UID"))?;
     let sop_instance_uid =
         text(tags::SOP_INSTANCE_UID).ok_or(Rejection::DicomMissing("SOP Instance UID"))?;
-    let dataset: &dicom_object::InMemDicomObject = object;
-    let mut json = dicom_json::to_value(dataset)
+    let mut json = dicom_json::to_value(object)
         .map_err(|e| Rejection::DicomUnreadable(format!("cannot express as DICOM JSON: {e}")))?;
     prune(&mut json);
     Ok(DicomHeader {
@@ -95,12 +266,12 @@ fn header_of(object: &DefaultDicomObject) -> Result<DicomHeader, Rejection> {
         sop_instance_uid,
         series_instance_uid: text(tags::SERIES_INSTANCE_UID),
         sop_class_uid: text(tags::SOP_CLASS_UID)
-            .or_else(|| Some(clean(object.meta().media_storage_sop_class_uid())))
+            .or_else(|| Some(clean(meta.media_storage_sop_class_uid())))
             .filter(|uid| !uid.is_empty()),
         modality: text(tags::MODALITY),
         patient_id: text(tags::PATIENT_ID),
         study_date: text(tags::STUDY_DATE).and_then(|date| parse_da(&date)),
-        transfer_syntax_uid: clean(object.meta().transfer_syntax()),
+        transfer_syntax_uid: clean(meta.transfer_syntax()),
         json,
     })
 }
@@ -147,13 +318,13 @@ fn is_large_binary(attribute: &Value) -> bool {
 struct Budget<R> {
     inner: R,
     left: u64,
-    exhausted: bool,
+    exhausted: Rc<Cell<bool>>,
 }
 
 impl<R: Read> Read for Budget<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {
-            self.exhausted = true;
+            self.exhausted.set(true);
             return Err(io::Error::other("DICOM header budget exhausted"));
         }
         let max = buf
@@ -347,5 +518,48 @@ mod tests {
                 other => panic!("cut at {cut}: {other:?}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::fixtures::SampleDicom;
+
+    /// The meta group of a sample file (Explicit VR Little Endian), up to the data set.
+    fn meta_prefix() -> Vec<u8> {
+        let bytes = SampleDicom::default().to_bytes();
+        let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+        bytes[..144 + group_length].to_vec()
+    }
+
+    #[test]
+    fn an_element_claiming_gigabytes_is_rejected_without_allocating_them() {
+        let mut bytes = meta_prefix();
+        bytes.extend_from_slice(&[0x09, 0x00, 0x10, 0x10, b'U', b'N', 0, 0]);
+        bytes.extend_from_slice(&0xF000_0000u32.to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 64]);
+        let result = read_header(bytes.as_slice(), 1 << 20);
+        assert!(
+            matches!(
+                result,
+                Err(Rejection::DicomUnreadable(_) | Rejection::DicomHeaderTooLarge { .. })
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn deeply_nested_sequences_are_rejected_not_a_stack_overflow() {
+        let mut bytes = meta_prefix();
+        for _ in 0..100_000 {
+            // (0040,A730) Content Sequence, SQ, undefined length; then an item of undefined length.
+            bytes.extend_from_slice(&[
+                0x40, 0x00, 0x30, 0xA7, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            bytes.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        let result = read_header(bytes.as_slice(), 64 << 20);
+        assert!(result.is_err(), "{result:?}");
     }
 }

@@ -394,11 +394,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 /// An S3 ObjectCreated event for an object, shaped as real S3 sends it.
 pub fn created_event(bucket: &str, key: &str, size: u64, etag: &str) -> serde_json::Value {
-    let encoded: String = key
-        .split('/')
-        .map(|segment| url_encode(segment))
-        .collect::<Vec<_>>()
-        .join("/");
+    let encoded: String = key.split('/').map(url_encode).collect::<Vec<_>>().join("/");
     serde_json::json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-11-24T12:00:00.000Z", "eventName": "ObjectCreated:Put",

@@ -1,6 +1,7 @@
 //! Start-up: connects the database, applies migrations, builds the AWS clients from the SDK's
 //! standard configuration chain, and runs the poller until shutdown.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use tracing::info;
 use crate::config::RunConfig;
 use crate::pipeline::Pipeline;
 use crate::poller::Poller;
+use crate::queue;
 
 /// Recorded on every row the worker writes.
 pub const PROCESSOR_VERSION: &str = concat!("docworker ", env!("CARGO_PKG_VERSION"));
@@ -33,6 +35,9 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::new(&aws);
+    let Some(visibility_timeout) = queue::inspect(&sqs, &config.queue_url, &shutdown).await else {
+        return Ok(());
+    };
     let poller = Poller {
         sqs,
         queue_url: config.queue_url,
@@ -45,6 +50,8 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
         },
         concurrency: config.concurrency,
         shutdown_deadline: config.shutdown_deadline,
+        visibility_timeout,
+        database_down: AtomicBool::new(false),
     };
     poller.run(shutdown).await;
     info!("stopped");

@@ -203,10 +203,14 @@ mod tests {
 
     #[test]
     fn each_bad_setting_is_named() {
+        // Empty values stand for missing ones: the environment may hold real settings.
         let cases: &[(&[&str], &str)] = &[
-            (&["--queue-url", "http://q"], "DATABASE_URL is required"),
             (
-                &["--database-url", "postgres://x/db"],
+                &["--database-url", "", "--queue-url", "http://q"],
+                "DATABASE_URL is required",
+            ),
+            (
+                &["--database-url", "postgres://x/db", "--queue-url", ""],
                 "DOCWORKER_QUEUE_URL is required",
             ),
             (

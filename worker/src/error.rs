@@ -44,7 +44,28 @@ pub enum Class {
     Poison,
 }
 
+/// S3 error codes that settle an event rather than fail it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settles {
+    /// 404: the object was deleted before its event was processed.
+    Gone,
+    /// 412: the key now holds other bytes than the event announced.
+    Superseded,
+}
+
 impl ProcessError {
+    /// Whether this failure is in fact an answer about the object.
+    pub fn settles(&self) -> Option<Settles> {
+        match self {
+            ProcessError::S3 { code, .. } => match code.as_str() {
+                "NoSuchKey" | "NotFound" | "NoSuchVersion" => Some(Settles::Gone),
+                "PreconditionFailed" => Some(Settles::Superseded),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub fn class(&self) -> Class {
         match self {
             ProcessError::S3 { code, .. } if code == "NoSuchBucket" => Class::Poison,

@@ -37,6 +37,7 @@ pub async fn head(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Head, 
         .bucket(&event.bucket)
         .key(&event.key)
         .set_version_id(event.version_id.clone())
+        .set_if_match(announced_etag(event))
         .send()
         .await
         .map_err(|e| s3_error("HeadObject", event, e))?;
@@ -51,6 +52,19 @@ pub async fn head(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Head, 
     })
 }
 
+/// Reads exactly the object the event announced: its version when the bucket is versioned, else
+/// the bytes whose ETag the event carried. If the key was overwritten since, S3 answers 412 and
+/// the newer object's own event will follow; the old event must not finalize the new bytes.
+fn announced_etag(event: &ObjectEvent) -> Option<String> {
+    if event.version_id.is_some() {
+        return None;
+    }
+    event
+        .etag
+        .as_deref()
+        .map(|etag| format!("\"{}\"", etag.trim_matches('"')))
+}
+
 /// Opens the object's body. With checksum mode enabled, S3 returns the object's full checksum and
 /// the SDK validates it as the body streams, failing the stream on a mismatch.
 pub async fn open(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
@@ -59,6 +73,7 @@ pub async fn open(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened
         .bucket(&event.bucket)
         .key(&event.key)
         .set_version_id(event.version_id.clone())
+        .set_if_match(announced_etag(event))
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await

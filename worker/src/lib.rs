@@ -7,5 +7,6 @@ pub mod error;
 pub mod fetch;
 pub mod pipeline;
 pub mod poller;
+pub mod queue;
 pub mod shutdown;
 pub mod telemetry;

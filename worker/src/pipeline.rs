@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tracing::{Instrument, Span, info, warn};
 
-use crate::error::ProcessError;
+use crate::error::{ProcessError, Settles};
 use crate::fetch::{self, Head};
 
 /// What became of an event.
@@ -27,6 +27,10 @@ pub enum Processed {
     Stale,
     /// The event does not change the object's bytes (restore, tagging, ACL…).
     Ignored,
+    /// The key was overwritten after this event; the newer object's event will settle it.
+    Superseded,
+    /// The object was deleted before its event was processed: the row is marked `deleted`.
+    Gone,
 }
 
 impl Processed {
@@ -37,6 +41,8 @@ impl Processed {
             Processed::Deleted => "deleted",
             Processed::Stale => "stale",
             Processed::Ignored => "ignored",
+            Processed::Superseded => "superseded",
+            Processed::Gone => "gone",
         }
     }
 }
@@ -57,6 +63,25 @@ const PARSER_QUEUE_CHUNKS: usize = 4;
 
 impl Pipeline {
     pub async fn process(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
+        match self.process_object(event).await {
+            Err(e) if e.settles() == Some(Settles::Superseded) => {
+                info!(error = %e, "superseded: the key holds newer bytes than this event announced");
+                Ok(Processed::Superseded)
+            }
+            Err(e) if e.settles() == Some(Settles::Gone) => {
+                info!(error = %e, "gone: the object was deleted before its event was processed");
+                let facts = facts(event, &Head::default());
+                let applied = self
+                    .store
+                    .mark_deleted(&facts, self.processor_version)
+                    .await?;
+                Ok(settled(applied, Processed::Gone))
+            }
+            other => other,
+        }
+    }
+
+    async fn process_object(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
         match event.kind {
             EventKind::Other => return Ok(Processed::Ignored),
             EventKind::Removed => {

@@ -2,6 +2,7 @@
 //! the pipeline, and decides each message's fate in one place ([`Disposition`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
@@ -10,7 +11,7 @@ use docworker_shared::{Notification, ObjectEvent};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, error, field, info, info_span, warn};
+use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
 use crate::error::{Class, ProcessError};
 use crate::pipeline::Pipeline;
@@ -45,6 +46,13 @@ pub struct Poller {
     pub pipeline: Pipeline,
     pub concurrency: usize,
     pub shutdown_deadline: Duration,
+    /// The queue's visibility timeout: how long a received message stays hidden. The heartbeat
+    /// extends in-flight messages by this much, a third of it before it runs out.
+    pub visibility_timeout: Duration,
+    /// Set when a write failed because the database is unavailable: receiving stops until it
+    /// answers again, so an outage does not burn through messages' receive counts (and push
+    /// healthy messages into the dead-letter queue).
+    pub database_down: AtomicBool,
 }
 
 impl Poller {
@@ -64,6 +72,11 @@ impl Poller {
                 permit = permits.clone().acquire_owned() => permit,
             };
             let Ok(first) = first else { break };
+            if poller.database_down.load(Ordering::Acquire)
+                && !poller.wait_for_database(&shutdown).await
+            {
+                break;
+            }
             let wanted = (1 + permits.available_permits()).min(MAX_BATCH);
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -117,6 +130,28 @@ impl Poller {
         }
     }
 
+    /// Pings the database with backoff until it answers (true) or shutdown begins (false).
+    async fn wait_for_database(&self, shutdown: &CancellationToken) -> bool {
+        let mut delays = receive_backoff();
+        loop {
+            match self.pipeline.store.ping().await {
+                Ok(()) => {
+                    info!("database is back: receiving again");
+                    self.database_down.store(false, Ordering::Release);
+                    return true;
+                }
+                Err(e) => {
+                    let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database unavailable: not receiving");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
     async fn receive(&self, max: usize) -> Result<Vec<Message>, aws_sdk_sqs::Error> {
         let output = self
             .sqs
@@ -145,15 +180,14 @@ impl Poller {
         );
         async {
             let started = Instant::now();
-            let disposition = self
-                .settle(message.body().unwrap_or_default(), receive_count)
-                .await;
-            let span = tracing::Span::current();
-            span.record("duration_ms", started.elapsed().as_millis() as u64);
             let Some(receipt) = message.receipt_handle() else {
                 error!("message has no receipt handle; SQS will redeliver it");
                 return;
             };
+            let work = self.settle(message.body().unwrap_or_default(), receive_count);
+            let disposition = self.with_heartbeat(receipt, work).await;
+            let span = tracing::Span::current();
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
             match disposition {
                 Disposition::Delete => {
                     span.record("outcome", "deleted");
@@ -171,6 +205,44 @@ impl Poller {
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs `work` while keeping the message invisible: every third of the visibility timeout the
+    /// timeout is renewed, so a long object is never handed to a second consumer meanwhile.
+    async fn with_heartbeat(
+        &self,
+        receipt: &str,
+        work: impl Future<Output = Disposition>,
+    ) -> Disposition {
+        let period = (self.visibility_timeout / 3).max(Duration::from_secs(1));
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                disposition = &mut work => return disposition,
+                _ = beats.tick() => self.extend(receipt).await,
+            }
+        }
+    }
+
+    async fn extend(&self, receipt: &str) {
+        let result = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(self.visibility_timeout.as_secs() as i32)
+            .send()
+            .await;
+        match result {
+            Ok(_) => debug!(
+                extended_secs = self.visibility_timeout.as_secs(),
+                "heartbeat: visibility extended"
+            ),
+            Err(e) => {
+                warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "heartbeat failed; another consumer may receive this message")
+            }
+        }
     }
 
     /// Processes every record of the message and decides its fate.
@@ -191,6 +263,9 @@ impl Poller {
         };
         for event in &events {
             if let Err(e) = self.process_with_retries(event).await {
+                if matches!(e, ProcessError::Database(_)) {
+                    self.database_down.store(true, Ordering::Release);
+                }
                 return match e.class() {
                     Class::Retryable => {
                         let delay = requeue_delay(receive_count);
