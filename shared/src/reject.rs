@@ -27,6 +27,14 @@ pub enum Rejection {
         detected: String,
         category: Category,
     },
+    #[error(
+        "archive entry {entry} expands {ratio}x to {uncompressed} bytes: refused as a possible zip bomb"
+    )]
+    ZipBomb {
+        entry: String,
+        ratio: u64,
+        uncompressed: u64,
+    },
     #[error("DICOM header unreadable: {0}")]
     DicomUnreadable(String),
     #[error("DICOM header has no {0}")]
@@ -47,6 +55,7 @@ impl Rejection {
             Rejection::DeclaredMismatch { .. } => "declared_mismatch",
             Rejection::ExtensionMismatch { .. } => "extension_mismatch",
             Rejection::NotAllowed { .. } => "not_allowed",
+            Rejection::ZipBomb { .. } => "zip_bomb",
             Rejection::DicomUnreadable(_) => "dicom_unreadable",
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",

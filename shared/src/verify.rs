@@ -156,6 +156,47 @@ pub fn check_content(
     Ok(detected)
 }
 
+/// Office documents are zip archives that readers will inflate. An entry whose declared size is
+/// more than this many times its compressed size, and above [`ZIP_BOMB_MIN_BYTES`], is refused.
+/// Ordinary documents compress XML perhaps 10–30×.
+pub const ZIP_BOMB_RATIO: u64 = 200;
+pub const ZIP_BOMB_MIN_BYTES: u64 = 100 << 20;
+
+/// Looks at the zip local file headers within `prefix` (the object is never inflated) and
+/// refuses an entry that would expand like a zip bomb. Entries whose sizes are deferred to a
+/// data descriptor cannot be judged from here and pass.
+pub fn check_archive(prefix: &[u8]) -> Result<(), Rejection> {
+    let mut at = 0;
+    while let Some(header) = prefix.get(at..at + 30) {
+        if header[..4] != *b"PK\x03\x04" {
+            break;
+        }
+        let u16_at = |i: usize| u64::from(u16::from_le_bytes([header[i], header[i + 1]]));
+        let u32_at = |i: usize| {
+            u64::from(u32::from_le_bytes([
+                header[i],
+                header[i + 1],
+                header[i + 2],
+                header[i + 3],
+            ]))
+        };
+        let (compressed, uncompressed) = (u32_at(18), u32_at(22));
+        let (name_len, extra_len) = (u16_at(26) as usize, u16_at(28) as usize);
+        let name = prefix.get(at + 30..at + 30 + name_len).unwrap_or_default();
+        if uncompressed > ZIP_BOMB_MIN_BYTES
+            && uncompressed > compressed.saturating_mul(ZIP_BOMB_RATIO)
+        {
+            return Err(Rejection::ZipBomb {
+                entry: String::from_utf8_lossy(name).into_owned(),
+                ratio: uncompressed / compressed.max(1),
+                uncompressed,
+            });
+        }
+        at += 30 + name_len + extra_len + compressed as usize;
+    }
+    Ok(())
+}
+
 /// Declared types that make no claim: browsers send `application/octet-stream` for unknown
 /// files, and S3 stores `binary/octet-stream` when the upload named no type at all.
 const SAYS_NOTHING: &[&str] = &["application/octet-stream", "binary/octet-stream"];
@@ -343,6 +384,31 @@ mod tests {
             Integrity::S3Checksum("crc64nvme"),
             "S3's checksum, validated by the SDK, supersedes the ETag"
         );
+    }
+
+    #[test]
+    fn zip_entries_that_expand_like_bombs_are_refused() {
+        let entry = |name: &str, compressed: u32, uncompressed: u32| {
+            let mut out =
+                b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+            out.extend_from_slice(&compressed.to_le_bytes());
+            out.extend_from_slice(&uncompressed.to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend(std::iter::repeat_n(0u8, compressed as usize));
+            out
+        };
+        let mut normal = entry("[Content_Types].xml", 400, 1_500);
+        normal.extend(entry("word/document.xml", 9_000, 90_000));
+        assert_eq!(check_archive(&normal), Ok(()));
+        let mut bomb = entry("[Content_Types].xml", 400, 1_500);
+        bomb.extend(entry("word/document.xml", 4_000, 4_000_000_000));
+        assert_eq!(
+            check_archive(&bomb).unwrap_err().to_string(),
+            "archive entry word/document.xml expands 1000000x to 4000000000 bytes: refused as a possible zip bomb"
+        );
+        assert_eq!(check_archive(b"not a zip"), Ok(()));
     }
 
     #[test]

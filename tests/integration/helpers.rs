@@ -227,7 +227,12 @@ impl Stack {
 
     pub fn start_worker(&mut self, extra: &[(&str, &str)]) {
         assert!(self.worker.is_none(), "one worker per stack");
-        let log = std::fs::File::create(&self.log).expect("worker log file");
+        // Appends, so that a restarted worker's log follows its predecessor's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("worker log file");
         let mut command = Command::new(worker_binary());
         command
             .arg("run")
@@ -257,6 +262,64 @@ impl Stack {
         (status.code(), self.worker_log())
     }
 
+    pub fn worker_pid(&self) -> u32 {
+        self.worker.as_ref().expect("a worker is running").id()
+    }
+
+    /// SIGKILL: no chance to finish anything or to make messages visible again.
+    pub fn kill_worker(&mut self) {
+        let mut child = self.worker.take().expect("a worker is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+
+    /// Sends a signal to the running worker without waiting for it.
+    pub fn signal_worker(&self, signal: i32) {
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        unsafe { libc::kill(self.worker_pid() as i32, signal) };
+    }
+
+    /// Waits for the worker to exit by itself within `limit`, returning its exit code.
+    pub fn wait_worker_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.worker.take().expect("a worker is running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker still running after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The worker's peak resident memory (VmHWM), in bytes.
+    pub fn worker_peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.worker_pid()))
+            .expect("read /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status");
+        kib * 1024
+    }
+
+    /// Waits until the log contains `needle`.
+    pub async fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.worker_log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "log never said {needle:?}:\n{}",
+                self.worker_log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn worker_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -279,6 +342,31 @@ impl Stack {
             request = request.metadata(*name, *value);
         }
         request.send().await.expect("PutObject")
+    }
+
+    pub async fn delete_object(&self, key: &str) {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("DeleteObject");
+    }
+
+    pub async fn enable_versioning(&self) {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&self.bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutBucketVersioning");
     }
 
     pub async fn send(&self, body: &str) {

@@ -4,5 +4,6 @@
 //! `infra/local/stack.sh services` and build the binary first (`scripts/test.sh` does both).
 
 mod config;
+mod delivery;
 mod helpers;
 mod pipeline;

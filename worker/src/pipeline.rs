@@ -155,6 +155,13 @@ impl Pipeline {
             Ok(content_type) => content_type,
             Err(rejection) => return self.reject(&facts, rejection, Some(sha256)).await,
         };
+        if matches!(
+            content_type,
+            category::DOCX | category::XLSX | category::PPTX
+        ) && let Err(rejection) = verify::check_archive(&streamed.prefix)
+        {
+            return self.reject(&facts, rejection, Some(sha256)).await;
+        }
         let dicom = match (content_type, streamed.dicom) {
             (category::DICOM, Some(Ok(header))) => Some(header),
             (category::DICOM, Some(Err(rejection))) => {
@@ -249,6 +256,7 @@ impl Pipeline {
         };
         Ok(Streamed {
             digests,
+            prefix,
             detected: detected.flatten(),
             dicom,
         })
@@ -269,6 +277,8 @@ impl Pipeline {
 
 struct Streamed {
     digests: Digests,
+    /// The first `SNIFF_LEN` bytes (or the whole object when shorter).
+    prefix: Vec<u8>,
     detected: Option<&'static str>,
     dicom: Option<Result<DicomHeader, Rejection>>,
 }

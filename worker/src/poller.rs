@@ -291,6 +291,7 @@ impl Poller {
             size = field::Empty,
             outcome = field::Empty,
         );
+        span.in_scope(|| info!("processing object"));
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(5))
