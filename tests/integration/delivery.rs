@@ -442,7 +442,7 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
     let size_mib: usize = std::env::var("DOCWORKER_TEST_LARGE_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
+        .unwrap_or(1024);
     let mut stack = Stack::with(
         "large",
         Options {
@@ -452,8 +452,9 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
         },
     )
     .await;
+    // Just under the worker's default maximum of 1 GiB, header included.
     let bytes = SampleDicom {
-        pixel_bytes: size_mib << 20,
+        pixel_bytes: (size_mib << 20) - (64 << 10),
         ..SampleDicom::default()
     }
     .to_bytes();
@@ -468,6 +469,10 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
     let log = stack.worker_log();
     let settled = log.matches("object settled").count();
     assert_eq!(settled, 1, "processed exactly once:\n{log}");
+    assert!(
+        log.contains("heartbeat: visibility extended"),
+        "outlived its visibility timeout"
+    );
     assert!(
         peak < 64 << 20,
         "peak RSS {} MiB for a {size_mib} MiB object",

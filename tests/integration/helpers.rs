@@ -262,6 +262,12 @@ impl Stack {
         (status.code(), self.worker_log())
     }
 
+    pub fn worker_alive(&mut self) -> bool {
+        self.worker
+            .as_mut()
+            .is_some_and(|child| child.try_wait().expect("wait").is_none())
+    }
+
     pub fn worker_pid(&self) -> u32 {
         self.worker.as_ref().expect("a worker is running").id()
     }

@@ -5,5 +5,6 @@
 
 mod config;
 mod delivery;
+mod faults;
 mod helpers;
 mod pipeline;

@@ -26,6 +26,7 @@ const IN_PROCESS_ATTEMPTS: usize = 3;
 /// receive count: 30 s, 60 s, … up to 15 minutes.
 const REQUEUE_BASE_SECS: u64 = 30;
 const REQUEUE_MAX_SECS: u64 = 15 * 60;
+const DATABASE_REQUEUE: Duration = Duration::from_secs(5);
 
 /// What happens to a message once its records are settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,7 +269,13 @@ impl Poller {
                 }
                 return match e.class() {
                     Class::Retryable => {
-                        let delay = requeue_delay(receive_count);
+                        // A database outage is not the message's fault, and receiving pauses
+                        // until the database answers: bring the message back soon after.
+                        let delay = if matches!(e, ProcessError::Database(_)) {
+                            DATABASE_REQUEUE
+                        } else {
+                            requeue_delay(receive_count)
+                        };
                         error!(error = %e, error_kind = e.label(), requeue_in_secs = delay.as_secs(), "processing failed; message goes back to the queue");
                         Disposition::Requeue(delay)
                     }
