@@ -9,6 +9,16 @@ command -v cargo >/dev/null || { echo "test: cargo is required (https://rustup.r
 infra/local/stack.sh services
 eval "$(infra/local/stack.sh env)"
 
+# Offline infrastructure checks: cfn-lint on the CloudFormation template, a YAML check of the
+# Kubernetes manifests. Installed into .local/venv when not on PATH.
+if ! command -v cfn-lint >/dev/null; then
+  infra/local/stack.sh venv
+  .local/venv/bin/pip install -q cfn-lint
+  export PATH="$root/.local/venv/bin:$PATH"
+fi
+cfn-lint infra/aws/docworker.json
+python3 infra/k8s/check.py
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The integration tests drive the real binary: build it first.

@@ -56,10 +56,15 @@ ensure_postgres() {
     || psql "$DOCWORKER_ADMIN_DATABASE_URL" -qc "CREATE DATABASE docworker"
 }
 
+ensure_venv() {
+  [ -x "$state/venv/bin/pip" ] && return
+  python3 -m venv "$state/venv" 2>/dev/null || { apt_install python3-venv python3-pip; python3 -m venv "$state/venv"; }
+}
+
 moto_bin() {
   if command -v moto_server >/dev/null; then command -v moto_server; return; fi
   if [ ! -x "$state/venv/bin/moto_server" ]; then
-    python3 -m venv "$state/venv" 2>/dev/null || { apt_install python3-venv python3-pip; python3 -m venv "$state/venv"; }
+    ensure_venv
     say "installing moto[server] into $state/venv"
     "$state/venv/bin/pip" install -q 'moto[server]>=5,<6' boto3
   fi
@@ -95,6 +100,10 @@ case "${1:-up}" in
     ensure_postgres
     ensure_moto
     ;;
+  venv)
+    # A virtualenv under .local/ for PyPI tools (Debian's Python refuses system-wide pip).
+    ensure_venv
+    ;;
   down)
     if [ -f "$state/moto.pid" ]; then kill "$(cat "$state/moto.pid")" 2>/dev/null || true; rm -f "$state/moto.pid"; say "moto stopped"; fi
     ;;
@@ -104,5 +113,5 @@ case "${1:-up}" in
     done
     printf 'export DOCWORKER_QUEUE_URL=%q\n' "$AWS_ENDPOINT_URL/123456789012/docworker-uploads"
     ;;
-  *) echo "usage: $0 up|services|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|services|venv|down|env" >&2; exit 2 ;;
 esac

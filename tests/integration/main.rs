@@ -7,4 +7,5 @@ mod config;
 mod delivery;
 mod faults;
 mod helpers;
+mod infra;
 mod pipeline;

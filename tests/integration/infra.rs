@@ -1,0 +1,245 @@
+//! The deployable infrastructure agrees with the code and with the local stack.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn json(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(std::fs::read_to_string(&path).expect("read source"));
+        }
+    }
+}
+
+/// The SDK operations the worker calls on a client named `client` (`s3` or `sqs`), read from its
+/// source: `client.operation()` or `self.client\n    .operation()`.
+fn operations(sources: &[String], client: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for source in sources {
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find(client) {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + client.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let after = rest.trim_start();
+            let Some(call) = after.strip_prefix('.') else {
+                continue;
+            };
+            let name: String = call
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && call[name.len()..].starts_with("()") {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+fn pascal(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The IAM actions an operation needs. HeadObject is authorised by s3:GetObject; reading a
+/// specific version needs s3:GetObjectVersion as well.
+fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<String> {
+    match (service, operation) {
+        ("s3", "head_object" | "get_object") if reads_versions => {
+            vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]
+        }
+        ("s3", "head_object") => vec!["s3:GetObject".into()],
+        _ => vec![format!("{service}:{}", pascal(operation))],
+    }
+}
+
+#[test]
+fn the_worker_role_grants_exactly_the_actions_the_code_calls() {
+    let mut sources = Vec::new();
+    rust_sources(&root().join("worker/src"), &mut sources);
+    let reads_versions = sources.iter().any(|s| s.contains(".set_version_id("));
+    let mut needed = BTreeSet::new();
+    for service in ["s3", "sqs"] {
+        let calls = operations(&sources, service);
+        assert!(
+            !calls.is_empty(),
+            "found no {service} calls: the scan is broken"
+        );
+        for call in calls {
+            needed.extend(iam_actions(service, &call, reads_versions));
+        }
+    }
+    assert!(
+        needed.contains("sqs:ReceiveMessage") && needed.contains("s3:GetObject"),
+        "{needed:?}"
+    );
+
+    let template = json("infra/aws/docworker.json");
+    let statements = template["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("worker policy statements");
+    let mut granted = BTreeSet::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow");
+        match &statement["Action"] {
+            Value::String(action) => {
+                granted.insert(action.clone());
+            }
+            Value::Array(actions) => {
+                granted.extend(actions.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+            }
+            other => panic!("unexpected Action {other}"),
+        }
+        assert!(
+            !statement["Resource"].to_string().contains("\"*\""),
+            "no wildcard resources"
+        );
+    }
+    assert_eq!(
+        granted, needed,
+        "the worker role must grant exactly what the code calls"
+    );
+}
+
+#[test]
+fn queue_settings_agree_between_aws_and_the_local_stack() {
+    let wiring = json("infra/local/wiring.json");
+    let template = json("infra/aws/docworker.json");
+    let resources = &template["Resources"];
+    let parameters = &template["Parameters"];
+    let queue = &resources["Queue"]["Properties"];
+    let dlq = &resources["DeadLetterQueue"]["Properties"];
+
+    assert_eq!(
+        parameters["VisibilityTimeoutSeconds"]["Default"],
+        wiring["queue_visibility_timeout"]
+    );
+    assert_eq!(
+        queue["VisibilityTimeout"]["Ref"],
+        "VisibilityTimeoutSeconds"
+    );
+    assert_eq!(
+        parameters["MaxReceiveCount"]["Default"],
+        wiring["max_receive_count"]
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"]["Ref"],
+        "MaxReceiveCount"
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0],
+        "DeadLetterQueue"
+    );
+    assert_eq!(
+        queue["MessageRetentionPeriod"],
+        wiring["queue_message_retention"]
+    );
+    assert_eq!(
+        dlq["MessageRetentionPeriod"],
+        wiring["dead_letter_message_retention"]
+    );
+    assert_eq!(queue["MaximumMessageSize"], wiring["maximum_message_size"]);
+    assert!(wiring["maximum_message_size"].as_u64() >= Some(64 * 1024));
+    assert_eq!(
+        dlq["MessageRetentionPeriod"].as_u64(),
+        Some(14 * 24 * 3600),
+        "14-day DLQ retention"
+    );
+    assert!(
+        dlq["MessageRetentionPeriod"].as_u64() > queue["MessageRetentionPeriod"].as_u64(),
+        "a dead-lettered message keeps its enqueue time: the DLQ must keep messages longer"
+    );
+    assert!(
+        queue["QueueName"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(wiring["queue"].as_str().unwrap())
+    );
+    assert!(
+        dlq["QueueName"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(wiring["dead_letter_queue"].as_str().unwrap())
+    );
+
+    let notifications =
+        resources["Bucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+            .as_array()
+            .expect("queue notifications");
+    let pairs: BTreeSet<(String, String)> = notifications
+        .iter()
+        .map(|n| {
+            (
+                n["Event"].as_str().unwrap().to_owned(),
+                n["Filter"]["S3Key"]["Rules"][0]["Value"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let mut expected = BTreeSet::new();
+    for event in wiring["notification_events"].as_array().unwrap() {
+        for prefix in wiring["category_prefixes"].as_array().unwrap() {
+            expected.insert((
+                event.as_str().unwrap().to_owned(),
+                prefix.as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(pairs, expected);
+
+    let container = &resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    let stop_timeout = container["StopTimeout"].as_u64().expect("StopTimeout");
+    let deadline: u64 = container["Environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Name"] == "DOCWORKER_SHUTDOWN_DEADLINE_SECS")
+        .and_then(|e| e["Value"].as_str()?.parse().ok())
+        .expect("shutdown deadline");
+    assert!(
+        stop_timeout > deadline,
+        "ECS must wait longer than the worker's shutdown deadline"
+    );
+}
+
+#[test]
+fn the_operation_scan_reads_both_call_styles() {
+    let sources = vec![
+        "let a = s3\n    .get_object()\n; self.sqs.receive_message(); xs3.nope(); sqs.fields;"
+            .to_owned(),
+    ];
+    assert_eq!(
+        operations(&sources, "s3"),
+        BTreeSet::from(["get_object".to_owned()])
+    );
+    assert_eq!(
+        operations(&sources, "sqs"),
+        BTreeSet::from(["receive_message".to_owned()])
+    );
+}
