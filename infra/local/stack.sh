@@ -25,7 +25,10 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 # The password is ignored under trust auth and needed under Debian's default scram auth.
 export DOCWORKER_ADMIN_DATABASE_URL="${DOCWORKER_ADMIN_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/postgres}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/docworker}"
-export DOCWORKER_MOTO_LOG="$state/moto.log"
+# Beside the port rather than the checkout, so that any checkout reusing a running moto_server
+# finds its request log (the integration tests read it).
+export DOCWORKER_MOTO_LOG="${TMPDIR:-/tmp}/docworker-moto-${DOCWORKER_MOTO_PORT}.log"
+moto_pid="${TMPDIR:-/tmp}/docworker-moto-${DOCWORKER_MOTO_PORT}.pid"
 
 say() { echo "stack: $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -75,12 +78,16 @@ moto_up() { curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null; }
 
 ensure_moto() {
   command -v curl >/dev/null || apt_install curl
-  if moto_up; then say "moto answers on $AWS_ENDPOINT_URL: reusing it"; return; fi
+  if moto_up; then
+    say "moto answers on $AWS_ENDPOINT_URL: reusing it"
+    [ -f "$DOCWORKER_MOTO_LOG" ] || say "warning: no request log at $DOCWORKER_MOTO_LOG (moto was not started by this script)"
+    return
+  fi
   local bin
   bin=$(moto_bin)
   say "starting moto_server on $AWS_ENDPOINT_URL (log: $DOCWORKER_MOTO_LOG)"
   nohup "$bin" -H 127.0.0.1 -p "$DOCWORKER_MOTO_PORT" >"$DOCWORKER_MOTO_LOG" 2>&1 &
-  echo $! >"$state/moto.pid"
+  echo $! >"$moto_pid"
   for _ in $(seq 1 100); do moto_up && return; sleep 0.2; done
   say "moto_server did not start; its log:"; tail -n 20 "$DOCWORKER_MOTO_LOG" >&2; exit 1
 }
@@ -105,7 +112,7 @@ case "${1:-up}" in
     ensure_venv
     ;;
   down)
-    if [ -f "$state/moto.pid" ]; then kill "$(cat "$state/moto.pid")" 2>/dev/null || true; rm -f "$state/moto.pid"; say "moto stopped"; fi
+    if [ -f "$moto_pid" ]; then kill "$(cat "$moto_pid")" 2>/dev/null || true; rm -f "$moto_pid"; say "moto stopped"; fi
     ;;
   env)
     for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_MOTO_LOG; do
