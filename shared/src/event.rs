@@ -80,6 +80,23 @@ pub enum EventError {
     NoRecords,
 }
 
+impl EventError {
+    /// A short, stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            EventError::NotJson(_) => "not_json",
+            EventError::UnknownShape => "unknown_shape",
+            EventError::SnsWithoutMessage => "sns_without_message",
+            EventError::Malformed { .. } => "malformed_record",
+            EventError::UnsupportedVersion { .. } => "unsupported_version",
+            EventError::Missing { .. } => "missing_field",
+            EventError::BadSize { .. } => "bad_size",
+            EventError::BadKey { .. } => "bad_key",
+            EventError::NoRecords => "no_records",
+        }
+    }
+}
+
 impl Notification {
     /// Parses a queue message body.
     pub fn parse(body: &str) -> Result<Notification, EventError> {

@@ -218,6 +218,8 @@ impl Stack {
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("DOCWORKER_LOG_FORMAT", "json".into()),
+            // Any free port: tests run workers side by side; they read the port from the log.
+            ("DOCWORKER_METRICS_ADDR", "127.0.0.1:0".into()),
             ("RUST_LOG", "info,docworker=debug".into()),
         ]
         .into_iter()
@@ -324,6 +326,42 @@ impl Stack {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// GETs a path from the worker's metrics/health server: (status code, body).
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        self.wait_log("serving /metrics").await;
+        let log = self.worker_log();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("serving /metrics"))
+            .expect("line");
+        let entry: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+        let addr = entry["metrics_addr"]
+            .as_str()
+            .expect("metrics_addr")
+            .to_owned();
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&addr).expect("connect metrics server");
+            write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).expect("response");
+            let status = response
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .expect("status");
+            let body = response
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
+            (status, body)
+        })
+        .await
+        .expect("http task")
     }
 
     pub fn worker_log(&self) -> String {

@@ -8,4 +8,5 @@ mod delivery;
 mod faults;
 mod helpers;
 mod infra;
+mod operations;
 mod pipeline;

@@ -1,7 +1,8 @@
 //! Start-up: connects the database, applies migrations, builds the AWS clients from the SDK's
 //! standard configuration chain, and runs the poller until shutdown.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::RunConfig;
+use crate::observe::{self, Readiness};
 use crate::pipeline::Pipeline;
 use crate::poller::Poller;
 use crate::queue;
@@ -35,25 +37,49 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let Some(visibility_timeout) = queue::inspect(&sqs, &config.queue_url, &shutdown).await else {
+    let store = DocumentStore::new(pool);
+    let readiness = Arc::new(Readiness::default());
+    let metrics = observe::install_metrics()?;
+    let server = observe::serve(
+        config.metrics_addr,
+        metrics,
+        readiness.clone(),
+        store.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let stopping = readiness.clone();
+    let on_stop = shutdown.clone();
+    tokio::spawn(async move {
+        on_stop.cancelled().await;
+        stopping.shutting_down.store(true, Ordering::Release);
+    });
+    let Some(facts) = queue::inspect(&sqs, &config.queue_url, &shutdown).await else {
         return Ok(());
     };
+    let mut watched = vec![("main", config.queue_url.clone())];
+    if let Some(dlq) = config.dlq_url.clone().or(facts.dlq_url) {
+        watched.push(("dead_letter", dlq));
+    }
+    tokio::spawn(queue::watch_depth(sqs.clone(), watched, shutdown.clone()));
     let poller = Poller {
         sqs,
         queue_url: config.queue_url,
         pipeline: Pipeline {
             s3,
-            store: DocumentStore::new(pool),
+            store,
             max_object_bytes: config.max_object_bytes,
             max_dicom_header_bytes: config.max_dicom_header_bytes,
             processor_version: PROCESSOR_VERSION,
         },
         concurrency: config.concurrency,
         shutdown_deadline: config.shutdown_deadline,
-        visibility_timeout,
+        visibility_timeout: facts.visibility_timeout,
         database_down: AtomicBool::new(false),
+        readiness,
     };
     poller.run(shutdown).await;
+    let _ = server.await;
     info!("stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The command line and its configuration: flags with environment fallbacks, validated once at
 //! start-up so that a bad setting stops the process with one line that names it (exit code 2).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -71,6 +72,12 @@ pub struct RunArgs {
     /// virtual-host DNS), off against AWS itself.
     #[arg(long, env = "DOCWORKER_S3_PATH_STYLE")]
     pub s3_path_style: Option<bool>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "DOCWORKER_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: String,
+    /// The dead-letter queue, when it cannot be found from the main queue's redrive policy.
+    #[arg(long, env = "DOCWORKER_DLQ_URL")]
+    pub dlq_url: Option<String>,
     /// Do not apply pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
@@ -96,6 +103,8 @@ pub struct RunConfig {
     pub shutdown_deadline: Duration,
     pub s3_path_style: bool,
     pub migrate: bool,
+    pub metrics_addr: SocketAddr,
+    pub dlq_url: Option<String>,
 }
 
 /// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
@@ -156,6 +165,15 @@ impl RunArgs {
                 "must be at least 1024".into(),
             ));
         }
+        let metrics_addr = self.metrics_addr.parse().map_err(|_| {
+            ConfigError::Invalid(
+                "DOCWORKER_METRICS_ADDR",
+                format!(
+                    "expected host:port such as 0.0.0.0:9090, got {:?}",
+                    self.metrics_addr
+                ),
+            )
+        })?;
         let endpoint_override = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
             .iter()
             .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
@@ -168,6 +186,8 @@ impl RunArgs {
             shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
             s3_path_style: self.s3_path_style.unwrap_or(endpoint_override),
             migrate: !self.no_migrate,
+            metrics_addr,
+            dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
         })
     }
 }

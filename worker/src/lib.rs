@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod observe;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;

@@ -16,6 +16,7 @@ use tracing::{Instrument, Span, info, warn};
 
 use crate::error::{ProcessError, Settles};
 use crate::fetch::{self, Head};
+use crate::observe::names;
 
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +183,10 @@ impl Pipeline {
             .record(&facts, &outcome, self.processor_version)
             .await?;
         info!(content_type, integrity = integrity.as_str(), "finalized");
+        let lag = (chrono::Utc::now() - event.time)
+            .to_std()
+            .unwrap_or_default();
+        metrics::histogram!(names::LAG_SECONDS).record(lag.as_secs_f64());
         Ok(settled(applied, Processed::Finalized))
     }
 
@@ -192,6 +197,7 @@ impl Pipeline {
         sha256: Option<String>,
     ) -> Result<Processed, ProcessError> {
         warn!(reason = %rejection, reason_label = rejection.label(), "rejected");
+        metrics::counter!(names::REJECTIONS, "reason" => rejection.label()).increment(1);
         let outcome = Outcome::Rejected {
             reason: rejection.clone(),
             sha256,
@@ -231,6 +237,7 @@ impl Pipeline {
                 }
             };
             digests.update(&chunk);
+            metrics::counter!(names::BYTES_STREAMED).increment(chunk.len() as u64);
             if detected.is_some() {
                 if let Some(p) = &mut parser {
                     p.feed(chunk).await;

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
 use crate::error::{Class, ProcessError};
+use crate::observe::{Readiness, names};
 use crate::pipeline::Pipeline;
 
 /// SQS's maximum batch size for ReceiveMessage.
@@ -54,6 +55,8 @@ pub struct Poller {
     /// answers again, so an outage does not burn through messages' receive counts (and push
     /// healthy messages into the dead-letter queue).
     pub database_down: AtomicBool,
+    /// Readiness facts the poller knows (the queue answered the last receive).
+    pub readiness: Arc<Readiness>,
 }
 
 impl Poller {
@@ -86,9 +89,18 @@ impl Poller {
             let messages = match received {
                 Ok(messages) => {
                     receive_backoff = self::receive_backoff();
+                    poller
+                        .readiness
+                        .queue_reachable
+                        .store(true, Ordering::Release);
+                    metrics::counter!(names::MESSAGES_RECEIVED).increment(messages.len() as u64);
                     messages
                 }
                 Err(e) => {
+                    poller
+                        .readiness
+                        .queue_reachable
+                        .store(false, Ordering::Release);
                     let delay = receive_backoff.next().unwrap_or(Duration::from_secs(30));
                     warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed");
                     tokio::select! {
@@ -108,8 +120,10 @@ impl Poller {
                     },
                 };
                 let poller = poller.clone();
+                metrics::gauge!(names::IN_FLIGHT).increment(1.0);
                 tracker.spawn(async move {
                     poller.handle(message).await;
+                    metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
                     drop(permit);
                 });
             }
@@ -189,6 +203,7 @@ impl Poller {
             let disposition = self.with_heartbeat(receipt, work).await;
             let span = tracing::Span::current();
             span.record("duration_ms", started.elapsed().as_millis() as u64);
+            metrics::histogram!(names::PROCESSING_SECONDS).record(started.elapsed().as_secs_f64());
             match disposition {
                 Disposition::Delete => {
                     span.record("outcome", "deleted");
@@ -196,6 +211,7 @@ impl Poller {
                 }
                 Disposition::Requeue(delay) => {
                     span.record("outcome", "requeued");
+                    metrics::counter!(names::MESSAGES_REQUEUED).increment(1);
                     self.requeue(receipt, delay).await;
                 }
                 Disposition::DeadLetter => {
@@ -259,6 +275,7 @@ impl Poller {
             Ok(Notification::Records(events)) => events,
             Err(e) => {
                 error!(reason = %e, "poison message: not deleted, left for the dead-letter queue");
+                metrics::counter!(names::POISON_MESSAGES, "reason" => e.label()).increment(1);
                 return Disposition::DeadLetter;
             }
         };
@@ -280,6 +297,8 @@ impl Poller {
                         Disposition::Requeue(delay)
                     }
                     Class::Poison => {
+                        metrics::counter!(names::POISON_MESSAGES, "reason" => e.label())
+                            .increment(1);
                         error!(error = %e, error_kind = e.label(), "poison event: not deleted, left for the dead-letter queue");
                         Disposition::DeadLetter
                     }
@@ -308,11 +327,13 @@ impl Poller {
             .retry(backoff)
             .when(|e| e.class() == Class::Retryable)
             .notify(|e, delay| {
+                metrics::counter!(names::RETRIES, "kind" => e.label()).increment(1);
                 warn!(error = %e, error_kind = e.label(), retry_in_ms = delay.as_millis() as u64, "retrying");
             })
             .instrument(span.clone())
             .await?;
         span.record("outcome", processed.label());
+        metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
         span.in_scope(|| info!(outcome = processed.label(), "object settled"));
         Ok(())
     }
@@ -325,6 +346,9 @@ impl Poller {
             .receipt_handle(receipt)
             .send()
             .await;
+        if result.is_ok() {
+            metrics::counter!(names::MESSAGES_DELETED).increment(1);
+        }
         if let Err(e) = result {
             // The outcome is committed; a redelivery re-applies the same outcome.
             warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; the message will be redelivered and settled again");
