@@ -10,6 +10,19 @@ use crate::{Document, ObjectFacts, Outcome};
 /// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
+/// One processing attempt, as the audit trail records it. `bucket`/`key` are absent for a
+/// message that could not be read as an event.
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub bucket: Option<&'a str>,
+    pub key: Option<&'a str>,
+    pub message_id: &'a str,
+    pub attempt: i32,
+    pub outcome: &'a str,
+    pub reason: Option<&'a str>,
+    pub duration_ms: i64,
+}
+
 /// Whether a write took effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -182,6 +195,43 @@ impl DocumentStore {
             .bind(key)
             .fetch_optional(&self.pool)
             .await
+    }
+
+    /// Appends one processing attempt to the audit trail.
+    pub async fn record_attempt(&self, attempt: &Attempt<'_>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO document_events (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(attempt.bucket)
+        .bind(attempt.key)
+        .bind(attempt.message_id)
+        .bind(attempt.attempt)
+        .bind(attempt.outcome)
+        .bind(attempt.reason)
+        .bind(attempt.duration_ms)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// The latest attempt recorded for a key, or else for a message: what a DLQ entry is about.
+    pub async fn last_attempt(
+        &self,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        message_id: &str,
+    ) -> Result<Option<(String, Option<String>, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT outcome, reason, at FROM document_events
+             WHERE (bucket = $1 AND file_key = $2) OR message_id = $3
+             ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(bucket)
+        .bind(key)
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// Cheap round trip for readiness checks.

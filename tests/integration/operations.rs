@@ -95,3 +95,108 @@ async fn health_and_readiness_answer() {
         "{body}"
     );
 }
+
+fn docworker(stack: &Stack, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(crate::helpers::worker_binary())
+        .args(args)
+        .envs(stack.worker_env())
+        .output()
+        .expect("run docworker");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn poisoned_stack(name: &str) -> Stack {
+    let mut stack = Stack::with(
+        name,
+        crate::helpers::Options {
+            visibility_timeout_secs: 1,
+            max_receive_count: 2,
+            notify: true,
+        },
+    )
+    .await;
+    stack.start_worker(&[]);
+    stack.send("{\"not\": \"an S3 event\"}").await;
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    while stack.queue_counts(&stack.dlq_url).await.0 != 1 {
+        assert!(std::time::Instant::now() < deadline, "not dead-lettered:\n{}", stack.worker_log());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stack
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dlq_peek_explains_a_poison_message_without_consuming_it() {
+    let stack = poisoned_stack("peek").await;
+    let (code, stdout, stderr) = docworker(&stack, &["dlq", "peek", "--json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let entries: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let entry = &entries[0];
+    assert!(entry["message_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(entry["receive_count"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
+    assert!(entry["unreadable"].as_str().unwrap().contains("not an S3 event notification"));
+    assert_eq!(entry["last_failure"]["outcome"], "poison", "the audit trail explains it");
+    assert!(entry["last_failure"]["reason"].as_str().unwrap().contains("not an S3 event notification"));
+
+    // Still there, and visible again at once.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(stack.queue_counts(&stack.dlq_url).await, (1, 0));
+    let (code, stdout, _) = docworker(&stack, &["dlq", "stats"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("depth (visible): 1"), "{stdout}");
+    assert!(stdout.contains("oldest message: sent"), "{stdout}");
+    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM document_events WHERE outcome = 'poison'")
+        .fetch_one(&stack.db)
+        .await
+        .expect("count");
+    assert!(attempts >= 2, "every receive of the poison message was recorded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dlq_redrive_moves_messages_back_and_they_are_processed() {
+    let stack = Stack::with("redrive", crate::helpers::Options { notify: false, ..Default::default() }).await;
+    let mut stack = stack;
+    let key = "medical/redriven.pdf";
+    let put = stack.put(key, fixtures::pdf(), None, &[]).await;
+    let event = crate::helpers::created_event(&stack.bucket, key, fixtures::pdf().len() as u64, put.e_tag().unwrap());
+    // As if it had been dead-lettered during an outage.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.dlq_url)
+        .message_body(event.to_string())
+        .send()
+        .await
+        .expect("seed DLQ");
+    let (code, stdout, stderr) = docworker(&stack, &["dlq", "redrive", "--max", "5"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("moved 1 message"), "{stdout}");
+    assert_eq!(stack.queue_counts(&stack.dlq_url).await, (0, 0));
+    stack.start_worker(&[]);
+    assert_eq!(stack.wait_settled(key).await.status, "finalized");
+    stack.wait_queue_empty().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn require_dlq_refuses_a_queue_without_a_redrive_policy() {
+    let mut stack = Stack::new("requiredlq").await;
+    let bare = stack
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-bare", stack.bucket))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    stack.queue_url = bare;
+    stack.start_worker(&[("DOCWORKER_REQUIRE_DLQ", "true")]);
+    let code = stack.wait_worker_exit(std::time::Duration::from_secs(30));
+    assert_eq!(code, Some(1));
+    let log = stack.worker_log();
+    assert!(log.contains("no redrive policy"), "{log}");
+}

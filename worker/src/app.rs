@@ -27,10 +27,7 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
     if config.migrate {
         migrate(&pool).await?;
     }
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    if aws.region().is_none() {
-        anyhow::bail!("no AWS region configured: set AWS_REGION (or a profile's region)");
-    }
+    let aws = aws().await?;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&aws)
             .force_path_style(config.s3_path_style)
@@ -57,6 +54,11 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
     let Some(facts) = queue::inspect(&sqs, &config.queue_url, &shutdown).await else {
         return Ok(());
     };
+    if config.require_dlq && facts.dlq_url.is_none() {
+        anyhow::bail!(
+            "the queue has no redrive policy and --require-dlq is set: poison messages would circulate forever"
+        );
+    }
     let mut watched = vec![("main", config.queue_url.clone())];
     if let Some(dlq) = config.dlq_url.clone().or(facts.dlq_url) {
         watched.push(("dead_letter", dlq));
@@ -82,6 +84,15 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
     let _ = server.await;
     info!("stopped");
     Ok(())
+}
+
+/// The AWS SDK's standard configuration chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials).
+pub async fn aws() -> anyhow::Result<aws_config::SdkConfig> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    if aws.region().is_none() {
+        anyhow::bail!("no AWS region configured: set AWS_REGION (or a profile's region)");
+    }
+    Ok(aws)
 }
 
 /// Connections are opened on demand, so a database that is down at start-up (or later) delays

@@ -36,6 +36,35 @@ pub enum Command {
     Run(RunArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Inspect and drain the dead-letter queue (found from the queue's redrive policy).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqAction {
+    /// Depth, messages in flight, and the age of the oldest message.
+    Stats,
+    /// Show messages without consuming them (they are made visible again at once).
+    Peek {
+        /// How many messages to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move messages back to the processing queue.
+    Redrive {
+        /// Move at most this many (receive/send/delete); without it, SQS's native message-move
+        /// task moves them all where available.
+        #[arg(long)]
+        max: Option<usize>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +107,9 @@ pub struct RunArgs {
     /// The dead-letter queue, when it cannot be found from the main queue's redrive policy.
     #[arg(long, env = "DOCWORKER_DLQ_URL")]
     pub dlq_url: Option<String>,
+    /// Refuse to start when the queue has no redrive policy (poison would circulate forever).
+    #[arg(long, env = "DOCWORKER_REQUIRE_DLQ")]
+    pub require_dlq: bool,
     /// Do not apply pending migrations at start.
     #[arg(long)]
     pub no_migrate: bool,
@@ -105,6 +137,7 @@ pub struct RunConfig {
     pub migrate: bool,
     pub metrics_addr: SocketAddr,
     pub dlq_url: Option<String>,
+    pub require_dlq: bool,
 }
 
 /// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
@@ -188,6 +221,7 @@ impl RunArgs {
             migrate: !self.no_migrate,
             metrics_addr,
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
+            require_dlq: self.require_dlq,
         })
     }
 }
@@ -201,7 +235,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).expect("parses").command {
             Command::Run(args) => args,
-            Command::Migrate(_) => unreachable!("asked for run"),
+            _ => unreachable!("asked for run"),
         }
     }
 

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
-use docworker::{app, shutdown, telemetry};
+use docworker::{app, dlq, shutdown, telemetry};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
 const CONFIG_ERROR: u8 = 2;
@@ -34,6 +34,10 @@ fn main() -> ExitCode {
                 let stop = shutdown::on_signals()?;
                 app::run(config, stop).await
             }),
+            Err(e) => return config_error(e),
+        },
+        Command::Dlq { action, args } => match args.validate() {
+            Ok(config) => runtime.block_on(dlq::execute(action, config)),
             Err(e) => return config_error(e),
         },
         Command::Migrate(args) => match args.validate() {

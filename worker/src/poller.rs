@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
-use docworker_shared::{Notification, ObjectEvent};
+use docworker_shared::{Attempt, Notification, ObjectEvent};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
 use crate::error::{Class, ProcessError};
 use crate::observe::{Readiness, names};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Processed};
 
 /// SQS's maximum batch size for ReceiveMessage.
 const MAX_BATCH: usize = 10;
@@ -199,7 +199,12 @@ impl Poller {
                 error!("message has no receipt handle; SQS will redeliver it");
                 return;
             };
-            let work = self.settle(message.body().unwrap_or_default(), receive_count);
+            let message_id = message.message_id().unwrap_or("unknown");
+            let work = self.settle(
+                message_id,
+                message.body().unwrap_or_default(),
+                receive_count,
+            );
             let disposition = self.with_heartbeat(receipt, work).await;
             let span = tracing::Span::current();
             span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -263,7 +268,31 @@ impl Poller {
     }
 
     /// Processes every record of the message and decides its fate.
-    async fn settle(&self, body: &str, receive_count: u32) -> Disposition {
+    async fn settle(&self, message_id: &str, body: &str, receive_count: u32) -> Disposition {
+        let audit = |event: Option<&ObjectEvent>,
+                     outcome: &'static str,
+                     reason: Option<String>,
+                     started: Instant| {
+            let attempt = receive_count as i32;
+            let duration_ms = started.elapsed().as_millis() as i64;
+            let bucket = event.map(|e| e.bucket.clone());
+            let key = event.map(|e| e.key.clone());
+            async move {
+                let entry = Attempt {
+                    bucket: bucket.as_deref(),
+                    key: key.as_deref(),
+                    message_id,
+                    attempt,
+                    outcome,
+                    reason: reason.as_deref(),
+                    duration_ms,
+                };
+                if let Err(e) = self.pipeline.store.record_attempt(&entry).await {
+                    warn!(error = %e, "could not append to the audit trail (document_events)");
+                }
+            }
+        };
+        let started = Instant::now();
         let events = match Notification::parse(body) {
             Ok(Notification::Test { bucket }) => {
                 info!(
@@ -276,11 +305,30 @@ impl Poller {
             Err(e) => {
                 error!(reason = %e, "poison message: not deleted, left for the dead-letter queue");
                 metrics::counter!(names::POISON_MESSAGES, "reason" => e.label()).increment(1);
+                audit(None, "poison", Some(e.to_string()), started).await;
                 return Disposition::DeadLetter;
             }
         };
         for event in &events {
-            if let Err(e) = self.process_with_retries(event).await {
+            let started = Instant::now();
+            let result = self.process_with_retries(event).await;
+            match &result {
+                Ok(processed) => {
+                    let reason = match processed {
+                        Processed::Rejected(rejection) => Some(rejection.to_string()),
+                        _ => None,
+                    };
+                    audit(Some(event), processed.label(), reason, started).await;
+                }
+                Err(e) => {
+                    let outcome = match e.class() {
+                        Class::Retryable => "failed",
+                        Class::Poison => "poison",
+                    };
+                    audit(Some(event), outcome, Some(e.to_string()), started).await;
+                }
+            }
+            if let Err(e) = result {
                 if matches!(e, ProcessError::Database(_)) {
                     self.database_down.store(true, Ordering::Release);
                 }
@@ -308,7 +356,7 @@ impl Poller {
         Disposition::Delete
     }
 
-    async fn process_with_retries(&self, event: &ObjectEvent) -> Result<(), ProcessError> {
+    async fn process_with_retries(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
         let span = info_span!(
             "object",
             bucket = %event.bucket,
@@ -335,7 +383,7 @@ impl Poller {
         span.record("outcome", processed.label());
         metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
         span.in_scope(|| info!(outcome = processed.label(), "object settled"));
-        Ok(())
+        Ok(processed)
     }
 
     async fn delete(&self, receipt: &str) {
