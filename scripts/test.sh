@@ -23,4 +23,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The integration tests drive the real binary: build it first.
 cargo build -p docworker
-cargo test --workspace --all-features
+log=$(mktemp)
+set +e
+cargo test --workspace --all-features 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo prints one result line per test binary, the last often a doc-test run with no tests:
+# close with the whole suite's count.
+awk '/^test result:/ {passed += $4; failed += $6} END {printf "tests: %d passed, %d failed\n", passed, failed}' "$log"
+rm -f "$log"
+exit "$status"

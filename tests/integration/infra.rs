@@ -14,8 +14,8 @@ fn json(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The worker's sources, split: `dlq.rs` (run by operators, under the operator role) and the
-/// rest (`docworker run`, under the worker role).
+/// The worker's sources, split: the operator commands `dlq.rs` and `replay.rs` (under the
+/// operator role) and the rest (`docworker run`, under the worker role).
 fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
@@ -23,7 +23,10 @@ fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
             rust_sources(&path, run, dlq);
         } else if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).expect("read source");
-            if path.file_name().is_some_and(|n| n == "dlq.rs") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "dlq.rs" || n == "replay.rs")
+            {
                 dlq.push(text);
             } else {
                 run.push(text);
@@ -96,7 +99,7 @@ fn operations(sources: &[String], client: &str) -> BTreeSet<String> {
             };
             let name: String = call
                 .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
             if !name.is_empty()
                 && call[name.len()..].starts_with("()")
@@ -129,6 +132,7 @@ fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<Stri
             vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]
         }
         ("s3", "head_object") => vec!["s3:GetObject".into()],
+        ("s3", "list_objects_v2") => vec!["s3:ListBucket".into()],
         // Batch calls are authorised by the single call's action.
         _ => vec![format!(
             "{service}:{}",
@@ -158,13 +162,13 @@ fn the_worker_role_grants_exactly_the_actions_the_code_calls() {
 fn the_operator_role_grants_exactly_the_actions_the_dlq_commands_call() {
     let (mut run, mut dlq) = (Vec::new(), Vec::new());
     rust_sources(&root().join("worker/src"), &mut run, &mut dlq);
-    let needed = needed_actions(&dlq, &["sqs"]);
+    let needed = needed_actions(&dlq, &["s3", "sqs"]);
     assert!(needed.contains("sqs:StartMessageMoveTask"), "{needed:?}");
     let template = json("infra/aws/docworker.json");
     assert_eq!(
         granted_actions(&template, "OperatorRole"),
         needed,
-        "the operator role must grant exactly what `dlq` calls"
+        "the operator role must grant exactly what `dlq` and `replay` call"
     );
 }
 

@@ -123,7 +123,11 @@ async fn poisoned_stack(name: &str) -> Stack {
     stack.send("{\"not\": \"an S3 event\"}").await;
     let deadline = std::time::Instant::now() + crate::helpers::WAIT;
     while stack.queue_counts(&stack.dlq_url).await.0 != 1 {
-        assert!(std::time::Instant::now() < deadline, "not dead-lettered:\n{}", stack.worker_log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not dead-lettered:\n{}",
+            stack.worker_log()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     stack
@@ -136,11 +140,35 @@ async fn dlq_peek_explains_a_poison_message_without_consuming_it() {
     assert_eq!(code, Some(0), "{stderr}");
     let entries: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let entry = &entries[0];
-    assert!(entry["message_id"].as_str().is_some_and(|id| !id.is_empty()));
-    assert!(entry["receive_count"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
-    assert!(entry["unreadable"].as_str().unwrap().contains("not an S3 event notification"));
-    assert_eq!(entry["last_failure"]["outcome"], "poison", "the audit trail explains it");
-    assert!(entry["last_failure"]["reason"].as_str().unwrap().contains("not an S3 event notification"));
+    assert!(
+        entry["message_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(
+        entry["receive_count"]
+            .as_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 2
+    );
+    assert!(
+        entry["unreadable"]
+            .as_str()
+            .unwrap()
+            .contains("not an S3 event notification")
+    );
+    assert_eq!(
+        entry["last_failure"]["outcome"], "poison",
+        "the audit trail explains it"
+    );
+    assert!(
+        entry["last_failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not an S3 event notification")
+    );
 
     // Still there, and visible again at once.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -149,20 +177,36 @@ async fn dlq_peek_explains_a_poison_message_without_consuming_it() {
     assert_eq!(code, Some(0));
     assert!(stdout.contains("depth (visible): 1"), "{stdout}");
     assert!(stdout.contains("oldest message: sent"), "{stdout}");
-    let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM document_events WHERE outcome = 'poison'")
-        .fetch_one(&stack.db)
-        .await
-        .expect("count");
-    assert!(attempts >= 2, "every receive of the poison message was recorded");
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM document_events WHERE outcome = 'poison'")
+            .fetch_one(&stack.db)
+            .await
+            .expect("count");
+    assert!(
+        attempts >= 2,
+        "every receive of the poison message was recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dlq_redrive_moves_messages_back_and_they_are_processed() {
-    let stack = Stack::with("redrive", crate::helpers::Options { notify: false, ..Default::default() }).await;
+    let stack = Stack::with(
+        "redrive",
+        crate::helpers::Options {
+            notify: false,
+            ..Default::default()
+        },
+    )
+    .await;
     let mut stack = stack;
     let key = "medical/redriven.pdf";
     let put = stack.put(key, fixtures::pdf(), None, &[]).await;
-    let event = crate::helpers::created_event(&stack.bucket, key, fixtures::pdf().len() as u64, put.e_tag().unwrap());
+    let event = crate::helpers::created_event(
+        &stack.bucket,
+        key,
+        fixtures::pdf().len() as u64,
+        put.e_tag().unwrap(),
+    );
     // As if it had been dead-lettered during an outage.
     stack
         .sqs
@@ -199,4 +243,74 @@ async fn require_dlq_refuses_a_queue_without_a_redrive_policy() {
     assert_eq!(code, Some(1));
     let log = stack.worker_log();
     assert!(log.contains("no redrive policy"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_of_a_prefix_refinalizes_its_rows_and_leaves_their_content() {
+    let mut stack = Stack::new("replay").await;
+    stack.start_worker(&[]);
+    let keys = ["medical/r1.dcm", "medical/r 2.pdf", "medical/r3.png"];
+    stack.put(keys[0], SampleDicom::default().to_bytes(), None, &[]).await;
+    stack.put(keys[1], fixtures::pdf(), None, &[]).await;
+    stack.put(keys[2], fixtures::png(), None, &[]).await;
+    stack.put("reports/other.pdf", fixtures::pdf(), None, &[]).await;
+    let mut before = Vec::new();
+    for key in keys {
+        before.push(stack.wait_settled(key).await);
+    }
+    let other = stack.wait_settled("reports/other.pdf").await;
+    stack.wait_queue_empty().await;
+
+    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--prefix", "medical/", "--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("selected 3, would enqueue 3, skipped 0"), "{stdout}");
+    assert_eq!(stack.queue_counts(&stack.queue_url).await, (0, 0), "a dry run sends nothing");
+
+    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--prefix", "medical/", "--rate", "100"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("selected 3, enqueued 3, skipped 0"), "{stdout}");
+    for old in &before {
+        let new = stack.wait_for(&old.file_key, |d| d.processed_at > old.processed_at).await;
+        assert_eq!(new.id, old.id);
+        assert_eq!(new.status, old.status);
+        assert_eq!(new.sha256, old.sha256);
+        assert_eq!(new.file_size, old.file_size);
+        assert_eq!(new.content_type, old.content_type);
+        assert_eq!(new.dicom, old.dicom);
+        assert_eq!(new.etag, old.etag);
+    }
+    stack.wait_queue_empty().await;
+    let untouched = stack.document("reports/other.pdf").await.expect("row");
+    assert_eq!(untouched.processed_at, other.processed_at, "outside the prefix");
+    assert!(stack.worker_log().contains("\"replayed\":true"), "marked as replayed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_after_a_row_was_corrupted_restores_it() {
+    let mut stack = Stack::new("restore").await;
+    stack.start_worker(&[]);
+    let key = "medical/restore.dcm";
+    stack.put(key, SampleDicom::default().to_bytes(), None, &[]).await;
+    let good = stack.wait_settled(key).await;
+    assert_eq!(good.status, "finalized");
+    stack.wait_queue_empty().await;
+    sqlx::query(
+        "UPDATE documents SET status = 'rejected', rejection_reason = 'damaged by hand', sha256 = NULL,
+                content_type = NULL, dicom = NULL, study_instance_uid = NULL WHERE bucket = $1 AND file_key = $2",
+    )
+    .bind(&stack.bucket)
+    .bind(key)
+    .execute(&stack.db)
+    .await
+    .expect("corrupt the row");
+
+    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--status", "rejected"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("selected 1, enqueued 1, skipped 0"), "{stdout}");
+    let restored = stack.wait_for(key, |d| d.status == "finalized").await;
+    assert_eq!(restored.id, good.id);
+    assert_eq!(restored.sha256, good.sha256);
+    assert_eq!(restored.dicom, good.dicom);
+    assert_eq!(restored.study_instance_uid, good.study_instance_uid);
+    assert_eq!(restored.rejection_reason, None);
 }

@@ -36,6 +36,13 @@ pub enum Command {
     Run(RunArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Reprocess objects by enqueueing S3-shaped ObjectCreated events onto the processing queue.
+    Replay {
+        #[command(flatten)]
+        selection: ReplayArgs,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Inspect and drain the dead-letter queue (found from the queue's redrive policy).
     Dlq {
         #[command(subcommand)]
@@ -43,6 +50,47 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The bucket whose objects are replayed.
+    #[arg(long)]
+    pub bucket: String,
+    /// Only keys starting with this prefix (e.g. a category: `medical/`).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Only objects uploaded at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Select by Document status instead of listing the bucket; `any` lists the bucket.
+    #[arg(long, value_enum, default_value_t = ReplayStatus::Any)]
+    pub status: ReplayStatus,
+    /// Events enqueued per second at most.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u32,
+    /// Report what would be enqueued without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayStatus {
+    Finalized,
+    Rejected,
+    Pending,
+    Any,
+}
+
+impl ReplayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayStatus::Finalized => "finalized",
+            ReplayStatus::Rejected => "rejected",
+            ReplayStatus::Pending => "pending",
+            ReplayStatus::Any => "any",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Subcommand)]

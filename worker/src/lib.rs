@@ -10,5 +10,6 @@ pub mod observe;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;
+pub mod replay;
 pub mod shutdown;
 pub mod telemetry;

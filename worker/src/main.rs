@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
-use docworker::{app, dlq, shutdown, telemetry};
+use docworker::{app, dlq, replay, shutdown, telemetry};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
 const CONFIG_ERROR: u8 = 2;
@@ -34,6 +34,10 @@ fn main() -> ExitCode {
                 let stop = shutdown::on_signals()?;
                 app::run(config, stop).await
             }),
+            Err(e) => return config_error(e),
+        },
+        Command::Replay { selection, args } => match args.validate() {
+            Ok(config) => runtime.block_on(replay::execute(selection, config)),
             Err(e) => return config_error(e),
         },
         Command::Dlq { action, args } => match args.validate() {

@@ -16,6 +16,7 @@ use tracing::{Instrument, debug, error, field, info, info_span, warn};
 use crate::error::{Class, ProcessError};
 use crate::observe::{Readiness, names};
 use crate::pipeline::{Pipeline, Processed};
+use crate::replay::REPLAY_ATTRIBUTE;
 
 /// SQS's maximum batch size for ReceiveMessage.
 const MAX_BATCH: usize = 10;
@@ -175,6 +176,7 @@ impl Poller {
             .max_number_of_messages(max as i32)
             .wait_time_seconds(WAIT_TIME_SECS)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(REPLAY_ATTRIBUTE)
             .send()
             .await?;
         Ok(output.messages.unwrap_or_default())
@@ -190,6 +192,9 @@ impl Poller {
             "message",
             message_id = message.message_id().unwrap_or("unknown"),
             receive_count,
+            replayed = message
+                .message_attributes()
+                .is_some_and(|a| a.contains_key(REPLAY_ATTRIBUTE)),
             outcome = field::Empty,
             duration_ms = field::Empty,
         );

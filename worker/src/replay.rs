@@ -1,0 +1,315 @@
+//! `docworker replay`: reprocessing through the queue. Objects are selected by listing the
+//! bucket (or by Document status), and for each one an event shaped exactly like S3's
+//! `ObjectCreated:Put` is enqueued, marked with the `docworker-replay` message attribute. The
+//! worker processes it like any live event: an unchanged object leaves its row's content as it
+//! was; a changed one (new ETag) updates it.
+//!
+//! Listing and row selection are streamed page by page: a replay of a whole bucket never holds
+//! more than one page of keys.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use chrono::{DateTime, Utc};
+use docworker_shared::DocumentStore;
+use futures::TryStreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tracing::warn;
+
+use crate::app;
+use crate::config::{ReplayArgs, ReplayStatus, RunConfig};
+
+/// The message attribute that marks replayed events (visible in the worker's logs).
+pub const REPLAY_ATTRIBUTE: &str = "docworker-replay";
+
+/// One object to replay.
+struct Selected {
+    key: String,
+    size: u64,
+    etag: String,
+    version_id: Option<String>,
+}
+
+#[derive(Default)]
+struct Summary {
+    selected: u64,
+    enqueued: u64,
+    skipped: u64,
+}
+
+pub async fn execute(selection: ReplayArgs, config: RunConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(selection.rate > 0, "--rate must be at least 1");
+    let aws = app::aws().await?;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(config.s3_path_style)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} selected, {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let mut sender = Sender {
+        sqs,
+        queue_url: config.queue_url.clone(),
+        bucket: selection.bucket.clone(),
+        dry_run: selection.dry_run,
+        pace: tokio::time::interval(Duration::from_secs_f64(10.0 / f64::from(selection.rate))),
+        batch: Vec::new(),
+        summary: Summary::default(),
+        progress: progress.clone(),
+    };
+    match selection.status {
+        ReplayStatus::Any => {
+            let mut pages = s3
+                .list_objects_v2()
+                .bucket(&selection.bucket)
+                .prefix(&selection.prefix)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages
+                .try_next()
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+                .context("listing the bucket")?
+            {
+                for object in page.contents() {
+                    let modified = object
+                        .last_modified()
+                        .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), 0));
+                    if selection
+                        .since
+                        .is_some_and(|since| modified.is_none_or(|m| m < since))
+                    {
+                        continue;
+                    }
+                    let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                        continue;
+                    };
+                    sender
+                        .push(Selected {
+                            key: key.to_owned(),
+                            size: object
+                                .size()
+                                .and_then(|s| u64::try_from(s).ok())
+                                .unwrap_or(0),
+                            etag: etag.trim_matches('"').to_owned(),
+                            version_id: None,
+                        })
+                        .await?;
+                }
+            }
+        }
+        status => {
+            let store = DocumentStore::new(app::pool(config.database.clone(), 2));
+            let mut keys = sqlx::query_scalar::<_, String>(
+                "SELECT file_key FROM documents
+                 WHERE bucket = $1 AND starts_with(file_key, $2) AND status = $3
+                   AND ($4::timestamptz IS NULL OR uploaded_at >= $4)
+                 ORDER BY file_key",
+            )
+            .bind(&selection.bucket)
+            .bind(&selection.prefix)
+            .bind(status.as_str())
+            .bind(selection.since)
+            .fetch(store.pool());
+            while let Some(key) = keys.try_next().await.context("selecting documents")? {
+                // The event must carry the object's current identity: ask S3 for it.
+                match s3
+                    .head_object()
+                    .bucket(&selection.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                {
+                    Ok(head) => {
+                        sender
+                            .push(Selected {
+                                size: head
+                                    .content_length()
+                                    .and_then(|s| u64::try_from(s).ok())
+                                    .unwrap_or(0),
+                                etag: head
+                                    .e_tag()
+                                    .unwrap_or_default()
+                                    .trim_matches('"')
+                                    .to_owned(),
+                                version_id: head.version_id().map(str::to_owned),
+                                key,
+                            })
+                            .await?;
+                    }
+                    Err(e) => {
+                        warn!(key = %key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "skipped: object not readable");
+                        sender.summary.selected += 1;
+                        sender.summary.skipped += 1;
+                    }
+                }
+            }
+        }
+    }
+    sender.flush().await?;
+    progress.finish_and_clear();
+    let Summary {
+        selected,
+        enqueued,
+        skipped,
+    } = sender.summary;
+    let verb = if selection.dry_run {
+        "would enqueue"
+    } else {
+        "enqueued"
+    };
+    println!(
+        "replay of s3://{}/{}: selected {selected}, {verb} {enqueued}, skipped {skipped}",
+        selection.bucket, selection.prefix
+    );
+    Ok(())
+}
+
+struct Sender {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    bucket: String,
+    dry_run: bool,
+    /// One tick per batch of ten: `rate` messages per second.
+    pace: tokio::time::Interval,
+    batch: Vec<Selected>,
+    summary: Summary,
+    progress: ProgressBar,
+}
+
+impl Sender {
+    async fn push(&mut self, object: Selected) -> anyhow::Result<()> {
+        self.summary.selected += 1;
+        self.progress.inc(1);
+        self.batch.push(object);
+        if self.batch.len() == 10 {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if self.dry_run {
+            self.summary.enqueued += batch.len() as u64;
+            return Ok(());
+        }
+        self.pace.tick().await;
+        let entries = batch
+            .iter()
+            .enumerate()
+            .map(|(i, object)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(event(&self.bucket, object).to_string())
+                    .message_attributes(
+                        REPLAY_ATTRIBUTE,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value("true")
+                            .build()
+                            .context("message attribute")?,
+                    )
+                    .build()
+                    .context("batch entry")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let output = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .context("enqueueing replay events")?;
+        for failed in output.failed() {
+            warn!(
+                id = failed.id(),
+                code = failed.code(),
+                "replay event not enqueued"
+            );
+        }
+        self.summary.enqueued += output.successful().len() as u64;
+        self.summary.skipped += output.failed().len() as u64;
+        self.progress
+            .set_message(format!("{} enqueued", self.summary.enqueued));
+        Ok(())
+    }
+}
+
+/// An `ObjectCreated:Put` record as S3 writes it, key form-encoded the way S3 encodes it.
+fn event(bucket: &str, object: &Selected) -> serde_json::Value {
+    let mut record_object = json!({
+        "key": encode_key(&object.key),
+        "size": object.size,
+        "eTag": object.etag,
+    });
+    if let Some(version) = &object.version_id {
+        record_object["versionId"] = json!(version);
+    }
+    json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "",
+        "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "docworker-replay"},
+        "requestParameters": {"sourceIPAddress": ""},
+        "responseElements": {},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "docworker-replay",
+            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": record_object,
+        },
+    }]})
+}
+
+/// Form encoding as S3 applies it to keys in events (space as `+`, `/` kept).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docworker_shared::Notification;
+
+    #[test]
+    fn replay_events_parse_back_to_the_same_object() {
+        let object = Selected {
+            key: "medical/a b+0é.dcm".into(),
+            size: 2048,
+            etag: "9e107d9d372bb6826bd81d3542a419d6".into(),
+            version_id: Some("v-1".into()),
+        };
+        let Notification::Records(records) =
+            Notification::parse(&event("clinic-docs", &object).to_string()).unwrap()
+        else {
+            panic!("records expected");
+        };
+        assert_eq!(records[0].key, "medical/a b+0é.dcm");
+        assert_eq!(records[0].size, Some(2048));
+        assert_eq!(records[0].version_id.as_deref(), Some("v-1"));
+        assert_eq!(records[0].bucket, "clinic-docs");
+    }
+}
