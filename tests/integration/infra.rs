@@ -290,3 +290,37 @@ fn the_operation_scan_reads_both_call_styles() {
         BTreeSet::from(["receive_message".to_owned()])
     );
 }
+
+#[test]
+fn dashboards_and_alerts_use_only_metrics_the_worker_exports() {
+    let exported =
+        std::fs::read_to_string(root().join("worker/src/observe.rs")).expect("observe.rs");
+    for file in [
+        "infra/monitoring/alerts.yaml",
+        "infra/monitoring/grafana-dashboard.json",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        let mut used = BTreeSet::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("docworker_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name)
+                .to_owned();
+            used.insert(base);
+        }
+        assert!(used.len() >= 5, "{file}: found only {used:?}");
+        for name in used {
+            assert!(
+                exported.contains(&format!("\"{name}\"")),
+                "{file} uses {name}, which the worker does not export"
+            );
+        }
+    }
+}

@@ -250,10 +250,14 @@ async fn replay_of_a_prefix_refinalizes_its_rows_and_leaves_their_content() {
     let mut stack = Stack::new("replay").await;
     stack.start_worker(&[]);
     let keys = ["medical/r1.dcm", "medical/r 2.pdf", "medical/r3.png"];
-    stack.put(keys[0], SampleDicom::default().to_bytes(), None, &[]).await;
+    stack
+        .put(keys[0], SampleDicom::default().to_bytes(), None, &[])
+        .await;
     stack.put(keys[1], fixtures::pdf(), None, &[]).await;
     stack.put(keys[2], fixtures::png(), None, &[]).await;
-    stack.put("reports/other.pdf", fixtures::pdf(), None, &[]).await;
+    stack
+        .put("reports/other.pdf", fixtures::pdf(), None, &[])
+        .await;
     let mut before = Vec::new();
     for key in keys {
         before.push(stack.wait_settled(key).await);
@@ -261,16 +265,49 @@ async fn replay_of_a_prefix_refinalizes_its_rows_and_leaves_their_content() {
     let other = stack.wait_settled("reports/other.pdf").await;
     stack.wait_queue_empty().await;
 
-    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--prefix", "medical/", "--dry-run"]);
+    let (code, stdout, stderr) = docworker(
+        &stack,
+        &[
+            "replay",
+            "--bucket",
+            &stack.bucket,
+            "--prefix",
+            "medical/",
+            "--dry-run",
+        ],
+    );
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("selected 3, would enqueue 3, skipped 0"), "{stdout}");
-    assert_eq!(stack.queue_counts(&stack.queue_url).await, (0, 0), "a dry run sends nothing");
+    assert!(
+        stdout.contains("selected 3, would enqueue 3, skipped 0"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stack.queue_counts(&stack.queue_url).await,
+        (0, 0),
+        "a dry run sends nothing"
+    );
 
-    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--prefix", "medical/", "--rate", "100"]);
+    let (code, stdout, stderr) = docworker(
+        &stack,
+        &[
+            "replay",
+            "--bucket",
+            &stack.bucket,
+            "--prefix",
+            "medical/",
+            "--rate",
+            "100",
+        ],
+    );
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("selected 3, enqueued 3, skipped 0"), "{stdout}");
+    assert!(
+        stdout.contains("selected 3, enqueued 3, skipped 0"),
+        "{stdout}"
+    );
     for old in &before {
-        let new = stack.wait_for(&old.file_key, |d| d.processed_at > old.processed_at).await;
+        let new = stack
+            .wait_for(&old.file_key, |d| d.processed_at > old.processed_at)
+            .await;
         assert_eq!(new.id, old.id);
         assert_eq!(new.status, old.status);
         assert_eq!(new.sha256, old.sha256);
@@ -281,8 +318,14 @@ async fn replay_of_a_prefix_refinalizes_its_rows_and_leaves_their_content() {
     }
     stack.wait_queue_empty().await;
     let untouched = stack.document("reports/other.pdf").await.expect("row");
-    assert_eq!(untouched.processed_at, other.processed_at, "outside the prefix");
-    assert!(stack.worker_log().contains("\"replayed\":true"), "marked as replayed");
+    assert_eq!(
+        untouched.processed_at, other.processed_at,
+        "outside the prefix"
+    );
+    assert!(
+        stack.worker_log().contains("\"replayed\":true"),
+        "marked as replayed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,7 +333,9 @@ async fn replay_after_a_row_was_corrupted_restores_it() {
     let mut stack = Stack::new("restore").await;
     stack.start_worker(&[]);
     let key = "medical/restore.dcm";
-    stack.put(key, SampleDicom::default().to_bytes(), None, &[]).await;
+    stack
+        .put(key, SampleDicom::default().to_bytes(), None, &[])
+        .await;
     let good = stack.wait_settled(key).await;
     assert_eq!(good.status, "finalized");
     stack.wait_queue_empty().await;
@@ -304,9 +349,15 @@ async fn replay_after_a_row_was_corrupted_restores_it() {
     .await
     .expect("corrupt the row");
 
-    let (code, stdout, stderr) = docworker(&stack, &["replay", "--bucket", &stack.bucket, "--status", "rejected"]);
+    let (code, stdout, stderr) = docworker(
+        &stack,
+        &["replay", "--bucket", &stack.bucket, "--status", "rejected"],
+    );
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("selected 1, enqueued 1, skipped 0"), "{stdout}");
+    assert!(
+        stdout.contains("selected 1, enqueued 1, skipped 0"),
+        "{stdout}"
+    );
     let restored = stack.wait_for(key, |d| d.status == "finalized").await;
     assert_eq!(restored.id, good.id);
     assert_eq!(restored.sha256, good.sha256);

@@ -30,7 +30,6 @@ pub mod names {
     pub const LAG_SECONDS: &str = "docworker_event_lag_seconds";
     pub const IN_FLIGHT: &str = "docworker_objects_in_flight";
     pub const QUEUE_MESSAGES: &str = "docworker_queue_messages";
-    pub const QUEUE_OLDEST_SECONDS: &str = "docworker_queue_oldest_message_seconds";
     pub const NO_REDRIVE_POLICY: &str = "docworker_queue_without_redrive_policy";
     pub const READY: &str = "docworker_ready";
 }
