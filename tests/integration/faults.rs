@@ -190,11 +190,7 @@ async fn postgres_stopped_mid_run_loses_nothing_and_everything_finishes_after() 
         (0, 0),
         "nothing dead-lettered"
     );
-    assert!(
-        stack
-            .worker_log()
-            .contains("database is back: receiving again")
-    );
+    stack.wait_log("database is back: receiving again").await;
 }
 
 /// A TCP proxy that can be cut: while cut, it refuses new connections and drops open ones.

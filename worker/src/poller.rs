@@ -148,7 +148,13 @@ impl Poller {
 
     /// Pings the database with backoff until it answers (true) or shutdown begins (false).
     async fn wait_for_database(&self, shutdown: &CancellationToken) -> bool {
-        let mut delays = receive_backoff();
+        // A ping is cheap: check often, so processing resumes within seconds of recovery.
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times()
+            .with_jitter()
+            .build();
         loop {
             match self.pipeline.store.ping().await {
                 Ok(()) => {
