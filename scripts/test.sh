@@ -19,10 +19,20 @@ fi
 cfn-lint infra/aws/docworker.json
 python3 infra/k8s/check.py
 
+# DICOM headers against an independent reader: pydicom, on the real files in its test data.
+py=python3
+if ! python3 -c 'import pydicom' 2>/dev/null; then
+  infra/local/stack.sh venv
+  .local/venv/bin/pip install -q 'pydicom>=3,<4'
+  py=.local/venv/bin/python
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The integration tests drive the real binary: build it first.
 cargo build -p docworker
+cargo build -p docworker-shared --features fixtures --examples
+"$py" -W ignore tests/pydicom/compare.py target/debug/examples/header
 log=$(mktemp)
 set +e
 cargo test --workspace --all-features 2>&1 | tee "$log"

@@ -11,9 +11,11 @@ use std::io::{self, BufReader, Read};
 use std::rc::Rc;
 
 use chrono::NaiveDate;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::header::DataElementHeader;
 use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
 use dicom_object::{FileMetaTable, InMemDicomObject};
@@ -28,9 +30,9 @@ use crate::Rejection;
 /// overlays, icons), not metadata, and would bloat every row.
 pub const MAX_INLINE_BINARY: usize = 1024;
 
-/// The first tag the reader stops at. Float and double-float pixel data sort just before Pixel
-/// Data (7FE0,0010) and are pixels too, so the header ends at (7FE0,0008).
-const FIRST_PIXEL_TAG: Tag = tags::FLOAT_PIXEL_DATA;
+/// The first tag the reader stops at: group 7FE0 is all pixels (its group length, float and
+/// double-float pixel data sort before Pixel Data itself), so the header ends where it begins.
+const FIRST_PIXEL_TAG: Tag = Tag(0x7FE0, 0x0000);
 
 /// What the worker keeps of a DICOM header.
 #[derive(Clone, PartialEq)]
@@ -173,7 +175,8 @@ where
                     ));
                 };
                 if !matches!(stack.last(), Some(Frame::Pixels)) {
-                    current(&mut stack, &mut root).put(DataElement::new(h.tag, h.vr, value));
+                    let (vr, value) = known_vr(h.tag, h.vr, value);
+                    current(&mut stack, &mut root).put(DataElement::new(h.tag, vr, value));
                 }
             }
             DataToken::SequenceStart { tag, len } => {
@@ -237,6 +240,100 @@ where
     Ok(root)
 }
 
+/// Reads a standard attribute stored as UN (explicit VR files written by converters that did not
+/// know the attribute) as its dictionary VR, as pydicom and DICOMweb servers do: otherwise a UID
+/// would come out as a list of byte values. UN values are encoded as in implicit VR little
+/// endian (PS3.5 6.2.2), so text splits on `\` and numbers are little-endian. Private
+/// attributes, sequences and anything that does not fit stay UN.
+fn known_vr(tag: Tag, vr: VR, value: PrimitiveValue) -> (VR, PrimitiveValue) {
+    if vr != VR::UN || !tag.group().is_multiple_of(2) {
+        return (vr, value);
+    }
+    let Some(VirtualVr::Exact(known)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
+        return (vr, value);
+    };
+    let bytes = value.to_bytes();
+    if bytes.is_empty() {
+        return (known, PrimitiveValue::Empty);
+    }
+    let numbers = |size: usize| {
+        bytes
+            .len()
+            .is_multiple_of(size)
+            .then(|| bytes.chunks_exact(size))
+    };
+    let text = || {
+        String::from_utf8_lossy(&bytes)
+            .trim_end_matches(['\0', ' '])
+            .to_owned()
+    };
+    let converted = match known {
+        VR::AE
+        | VR::AS
+        | VR::CS
+        | VR::DA
+        | VR::DS
+        | VR::DT
+        | VR::IS
+        | VR::LO
+        | VR::PN
+        | VR::SH
+        | VR::TM
+        | VR::UC
+        | VR::UI => Some(PrimitiveValue::Strs(
+            text()
+                .split('\\')
+                .map(|part| part.trim_matches(['\0', ' ']).to_owned())
+                .collect(),
+        )),
+        VR::LT | VR::ST | VR::UT | VR::UR => Some(PrimitiveValue::Str(text())),
+        VR::US => numbers(2)
+            .map(|c| PrimitiveValue::U16(c.map(|b| u16::from_le_bytes([b[0], b[1]])).collect())),
+        VR::SS => numbers(2)
+            .map(|c| PrimitiveValue::I16(c.map(|b| i16::from_le_bytes([b[0], b[1]])).collect())),
+        VR::UL => numbers(4).map(|c| {
+            PrimitiveValue::U32(
+                c.map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        }),
+        VR::SL => numbers(4).map(|c| {
+            PrimitiveValue::I32(
+                c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        }),
+        VR::FL => numbers(4).map(|c| {
+            PrimitiveValue::F32(
+                c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            )
+        }),
+        VR::FD => numbers(8).map(|c| {
+            PrimitiveValue::F64(
+                c.map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                    .collect(),
+            )
+        }),
+        VR::AT => numbers(4).map(|c| {
+            PrimitiveValue::Tags(
+                c.map(|b| {
+                    Tag(
+                        u16::from_le_bytes([b[0], b[1]]),
+                        u16::from_le_bytes([b[2], b[3]]),
+                    )
+                })
+                .collect(),
+            )
+        }),
+        _ => None,
+    };
+    match converted {
+        Some(converted) => (known, converted),
+        None => (vr, value),
+    }
+}
+
 /// The object new elements go into: the innermost open item, or the data set itself.
 fn current<'a>(stack: &'a mut [Frame], root: &'a mut InMemDicomObject) -> &'a mut InMemDicomObject {
     match stack.iter_mut().rev().find_map(|frame| match frame {
@@ -293,16 +390,78 @@ fn parse_da(value: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&digits, "%Y%m%d").ok()
 }
 
-/// Leaves out binary values above [`MAX_INLINE_BINARY`], at any depth, and cleans strings.
+/// Brings the JSON to the PS3.18 Annex F form, at any depth: leaves out binary values above
+/// [`MAX_INLINE_BINARY`], writes DS and IS values as JSON numbers as Table F.2.3-1 asks, and
+/// cleans strings.
 fn prune(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.retain(|_, attribute| !is_large_binary(attribute));
+            for attribute in map.values_mut() {
+                numbers_for_decimal_and_integer_strings(attribute);
+                drop_padding_only_values(attribute);
+            }
             map.values_mut().for_each(prune);
         }
         Value::Array(items) => items.iter_mut().for_each(prune),
         Value::String(text) if text.contains('\0') || text.ends_with(' ') => *text = clean(text),
         _ => {}
+    }
+}
+
+/// DS and IS hold numbers written as text; the JSON model carries them as numbers. A value that
+/// does not parse stays a string rather than being lost.
+fn numbers_for_decimal_and_integer_strings(attribute: &mut Value) {
+    let vr = attribute
+        .get("vr")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let integer = match vr {
+        "IS" => true,
+        "DS" => false,
+        _ => return,
+    };
+    let Some(Value::Array(values)) = attribute.get_mut("Value") else {
+        return;
+    };
+    for value in values.iter_mut() {
+        let Value::String(text) = value else { continue };
+        let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+        let number = if integer {
+            text.parse::<i64>().ok().map(serde_json::Number::from)
+        } else {
+            text.parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+        };
+        match number {
+            Some(number) => *value = Value::Number(number),
+            None if text.is_empty() => *value = Value::Null,
+            None => {}
+        }
+    }
+}
+
+/// A value that was only padding (spaces or NULs) is no value: PS3.18 F.2.5 leaves `Value` out.
+fn drop_padding_only_values(attribute: &mut Value) {
+    let Value::Object(fields) = attribute else {
+        return;
+    };
+    let padding_only = fields
+        .get("Value")
+        .and_then(Value::as_array)
+        .is_some_and(|values| {
+            !values.is_empty()
+                && values.iter().all(|v| match v {
+                    Value::String(text) => text
+                        .trim_matches(|c: char| c == '\0' || c == ' ')
+                        .is_empty(),
+                    Value::Null => true,
+                    _ => false,
+                })
+        });
+    if padding_only {
+        fields.remove("Value");
     }
 }
 
@@ -346,6 +505,43 @@ mod tests {
         assert_eq!(parse_da("1992.12.01"), NaiveDate::from_ymd_opt(1992, 12, 1));
         assert_eq!(parse_da("20241331"), None);
         assert_eq!(parse_da("2024"), None);
+    }
+
+    #[test]
+    fn decimal_and_integer_strings_become_numbers() {
+        let mut json = serde_json::json!({
+            "00080000": {"vr": "UL", "Value": [120]},
+            "00180080": {"vr": "DS", "Value": ["4000.0000"]},
+            "00200032": {"vr": "DS", "Value": ["-83.9063", " -91.2", "6.6406"]},
+            "00280008": {"vr": "IS", "Value": ["1"]},
+            "00181030": {"vr": "DS", "Value": ["n/a"]},
+            "00081140": {"vr": "SQ", "Value": [{"00200013": {"vr": "IS", "Value": ["7 "]}}]}
+        });
+        prune(&mut json);
+        assert_eq!(json["00080000"]["Value"], serde_json::json!([120]));
+        assert_eq!(json["00180080"]["Value"], serde_json::json!([4000.0]));
+        assert_eq!(
+            json["00200032"]["Value"],
+            serde_json::json!([-83.9063, -91.2, 6.6406])
+        );
+        assert_eq!(json["00280008"]["Value"], serde_json::json!([1]));
+        assert_eq!(
+            json["00181030"]["Value"],
+            serde_json::json!(["n/a"]),
+            "kept, not lost"
+        );
+        assert_eq!(
+            json["00081140"]["Value"][0]["00200013"]["Value"],
+            serde_json::json!([7])
+        );
+        let mut padded = serde_json::json!({"00102160": {"vr": "SH", "Value": ["  "]}, "00080008": {"vr": "CS", "Value": ["", "X"]}});
+        prune(&mut padded);
+        assert_eq!(
+            padded["00102160"],
+            serde_json::json!({"vr": "SH"}),
+            "padding only: no Value"
+        );
+        assert_eq!(padded["00080008"]["Value"], serde_json::json!(["", "X"]));
     }
 
     #[test]
@@ -455,6 +651,32 @@ mod tests {
                 "{ts}: the meta group is not the data set"
             );
         }
+    }
+
+    #[test]
+    fn standard_attributes_stored_as_un_are_read_with_their_dictionary_vr() {
+        let bytes = SampleDicom::default().to_bytes();
+        let uid = b"1.2.826.0.1.3680043.8.498.1\0";
+        let mut object = dicom_object::OpenFileOptions::new()
+            .from_reader(&bytes[128..])
+            .expect("sample parses");
+        object.put(dicom_core::DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UN,
+            PrimitiveValue::from(uid.to_vec()),
+        ));
+        object.put(dicom_core::DataElement::new(
+            tags::ROWS,
+            VR::UN,
+            PrimitiveValue::from(vec![0x40u8, 0x00]),
+        ));
+        let mut rewritten = Vec::new();
+        object.write_all(&mut rewritten).expect("write");
+        let header = read_header(rewritten.as_slice(), 1 << 20).expect("reads");
+        assert_eq!(header.study_instance_uid, "1.2.826.0.1.3680043.8.498.1");
+        assert_eq!(header.json["0020000D"]["vr"], "UI");
+        assert_eq!(header.json["00280010"]["vr"], "US");
+        assert_eq!(header.json["00280010"]["Value"][0], 64);
     }
 
     #[test]

@@ -1,0 +1,43 @@
+//! Reads the DICOM header of each file named on the command line, as the worker does, and prints
+//! one JSON line per file: the promoted UIDs and the verdict. Patient ID is printed only as a
+//! SHA-256, so the output can be compared with another reader without showing it.
+//!
+//! With `--json` first, the whole DICOM JSON is printed too: it holds the file's PHI, so use it only
+//! on test data.
+//!
+//! cargo run -p docworker-shared --features fixtures --example header -- [--json] FILE...
+
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let mut paths: Vec<String> = std::env::args().skip(1).collect();
+    let with_json = paths.first().is_some_and(|a| a == "--json");
+    if with_json {
+        paths.remove(0);
+    }
+    for path in paths {
+        let line = match std::fs::File::open(&path) {
+            Err(e) => serde_json::json!({"file": path, "error": e.to_string()}),
+            Ok(file) => {
+                match docworker_shared::dicom::read_header(std::io::BufReader::new(file), 64 << 20)
+                {
+                    Ok(h) => serde_json::json!({
+                        "dicom": if with_json { h.json.clone() } else { serde_json::Value::Null },
+                        "file": path,
+                        "transfer_syntax_uid": h.transfer_syntax_uid,
+                        "study_instance_uid": h.study_instance_uid,
+                        "series_instance_uid": h.series_instance_uid,
+                        "sop_instance_uid": h.sop_instance_uid,
+                        "sop_class_uid": h.sop_class_uid,
+                        "modality": h.modality,
+                        "study_date": h.study_date.map(|d| d.format("%Y%m%d").to_string()),
+                        "patient_id_sha256": h.patient_id.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
+                        "json_attributes": h.json.as_object().map(|o| o.len()),
+                    }),
+                    Err(e) => serde_json::json!({"file": path, "rejected": e.to_string()}),
+                }
+            }
+        };
+        println!("{line}");
+    }
+}
