@@ -40,7 +40,17 @@ async fn metrics_count_what_the_worker_did() {
     stack.send("not an event").await;
     stack.wait_log("poison message").await;
 
-    let (status, metrics) = stack.http_get("/metrics").await;
+    // The poison message's log line comes just before its task ends: scrape once it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (status, metrics) = loop {
+        let (status, metrics) = stack.http_get("/metrics").await;
+        if sample(&metrics, "docworker_objects_in_flight") == 0.0
+            || std::time::Instant::now() > deadline
+        {
+            break (status, metrics);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(status, 200);
     assert_eq!(
         sample(&metrics, "docworker_objects_total{outcome=\"finalized\"}"),

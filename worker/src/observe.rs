@@ -56,6 +56,8 @@ pub struct Readiness {
 #[derive(Clone)]
 struct AppState {
     metrics: PrometheusHandle,
+    /// CPU seconds, resident memory, open files, threads: read from /proc at each scrape.
+    process: metrics_process::Collector,
     readiness: Arc<Readiness>,
     store: DocumentStore,
 }
@@ -77,6 +79,11 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(AppState {
+            process: {
+                let collector = metrics_process::Collector::default();
+                collector.describe();
+                collector
+            },
             metrics,
             readiness,
             store,
@@ -91,6 +98,7 @@ pub async fn serve(
 }
 
 async fn render_metrics(State(state): State<AppState>) -> String {
+    state.process.collect();
     state.metrics.render()
 }
 
