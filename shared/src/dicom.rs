@@ -110,8 +110,7 @@ fn read_parts<R: Read>(
     source
         .read_exact(&mut preamble)
         .map_err(|e| because("file ends inside the preamble", e))?;
-    let meta = FileMetaTable::from_reader(&mut source)
-        .map_err(|e| because("Could not parse meta group data set", e))?;
+    let meta = read_meta(&mut source)?;
     let uid = meta
         .transfer_syntax()
         .trim_end_matches(['\0', ' '])
@@ -131,6 +130,93 @@ fn read_parts<R: Read>(
     let tokens = DataSetReader::new_with_ts_options(source, ts, DataSetReaderOptions::default())
         .map_err(|e| because("Could not create data set parser", e))?;
     Ok((meta, build(tokens, limit)?))
+}
+
+/// A file meta group is a few hundred bytes; one claiming more is not a DICOM file.
+const MAX_META_BYTES: usize = 64 * 1024;
+
+/// Reads the file meta group after checking every length in it against the bytes it has: the
+/// parser allocates what an element declares before reading it, and a hostile length must not
+/// become a multi-gigabyte allocation.
+fn read_meta<R: Read>(source: &mut R) -> Result<FileMetaTable, Unreadable> {
+    let mut head = [0u8; 16];
+    source
+        .read_exact(&mut head)
+        .map_err(|e| because("file ends inside the meta group", e))?;
+    if head[..4] != *b"DICM" {
+        return Err(Unreadable::Because(
+            "no DICM magic after the preamble".into(),
+        ));
+    }
+    if head[4..10] != [0x02, 0x00, 0x00, 0x00, b'U', b'L'] {
+        return Err(Unreadable::Because(
+            "Could not parse meta group data set: it does not start with its group length (0002,0000)".into(),
+        ));
+    }
+    let group_len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+    if group_len > MAX_META_BYTES {
+        return Err(Unreadable::Because(format!(
+            "Could not parse meta group data set: it claims {group_len} bytes"
+        )));
+    }
+    let mut whole = head.to_vec();
+    whole.resize(16 + group_len, 0);
+    source
+        .read_exact(&mut whole[16..])
+        .map_err(|e| because("file ends inside the meta group", e))?;
+    check_meta_lengths(&whole[16..])?;
+    FileMetaTable::from_reader(whole.as_slice())
+        .map_err(|e| because("Could not parse meta group data set", e))
+}
+
+/// Walks the meta group's elements (always explicit VR little endian) and refuses any whose
+/// length runs past the group.
+fn check_meta_lengths(group: &[u8]) -> Result<(), Unreadable> {
+    let mut at = 0;
+    while at < group.len() {
+        let Some(element) = group.get(at..at + 8) else {
+            return Err(Unreadable::Because(
+                "meta group ends inside an element header".into(),
+            ));
+        };
+        let long = matches!(
+            &element[4..6],
+            b"OB"
+                | b"OD"
+                | b"OF"
+                | b"OL"
+                | b"OV"
+                | b"OW"
+                | b"SQ"
+                | b"SV"
+                | b"UC"
+                | b"UN"
+                | b"UR"
+                | b"UT"
+                | b"UV"
+        );
+        let (header, len) = if long {
+            let Some(bytes) = group.get(at + 8..at + 12) else {
+                return Err(Unreadable::Because(
+                    "meta group ends inside an element header".into(),
+                ));
+            };
+            (
+                12,
+                u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize,
+            )
+        } else {
+            (8, u16::from_le_bytes([element[6], element[7]]) as usize)
+        };
+        if len > group.len() - at - header {
+            let tag = u16::from_le_bytes([element[2], element[3]]);
+            return Err(Unreadable::Because(format!(
+                "meta group element (0002,{tag:04X}) runs past the group"
+            )));
+        }
+        at += header + len;
+    }
+    Ok(())
 }
 
 /// One open level of the tree being built.
@@ -201,8 +287,14 @@ where
                 }
                 stack.push(Frame::Pixels);
             }
-            DataToken::ItemStart { .. } => {
-                if !matches!(stack.last(), Some(Frame::Pixels)) {
+            DataToken::ItemStart { len } => {
+                if matches!(stack.last(), Some(Frame::Pixels)) {
+                    // A fragment: the parser reads (and allocates) its declared length.
+                    held += u64::from(len.get().unwrap_or(0));
+                    if held > limit {
+                        return Err(Unreadable::TooLarge);
+                    }
+                } else {
                     stack.push(Frame::Item(InMemDicomObject::new_empty()));
                 }
             }
@@ -768,6 +860,23 @@ mod hostile {
                 Err(Rejection::DicomUnreadable(_) | Rejection::DicomHeaderTooLarge { .. })
             ),
             "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_meta_element_claiming_more_than_the_group_is_refused_before_allocating() {
+        let mut bytes = SampleDicom::default().to_bytes();
+        // (0002,0001) File Meta Information Version, OB: its 4-byte length follows the VR.
+        let at = bytes
+            .windows(6)
+            .position(|w| w == [0x02, 0x00, 0x01, 0x00, b'O', b'B'])
+            .unwrap();
+        bytes[at + 8..at + 12].copy_from_slice(&0x8B00_0000u32.to_le_bytes());
+        assert_eq!(
+            read_header(bytes.as_slice(), 1 << 20),
+            Err(Rejection::DicomUnreadable(
+                "meta group element (0002,0001) runs past the group".into()
+            ))
         );
     }
 
