@@ -15,7 +15,10 @@ sqs = boto3.client("sqs")
 
 dlq_url = sqs.create_queue(
     QueueName=wiring["dead_letter_queue"],
-    Attributes={"MessageRetentionPeriod": str(wiring["dead_letter_message_retention"])},
+    Attributes={
+        "MessageRetentionPeriod": str(wiring["dead_letter_message_retention"]),
+        "MaximumMessageSize": str(wiring["maximum_message_size"]),
+    },
 )["QueueUrl"]
 dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 queue_url = sqs.create_queue(
@@ -23,6 +26,8 @@ queue_url = sqs.create_queue(
     Attributes={
         "VisibilityTimeout": str(wiring["queue_visibility_timeout"]),
         "MessageRetentionPeriod": str(wiring["queue_message_retention"]),
+        "MaximumMessageSize": str(wiring["maximum_message_size"]),
+        "ReceiveMessageWaitTimeSeconds": "20",
         "RedrivePolicy": json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(wiring["max_receive_count"])}
         ),
@@ -47,12 +52,15 @@ s3.put_public_access_block(
 s3.put_bucket_notification_configuration(
     Bucket=bucket,
     NotificationConfiguration={
+        # One configuration per category prefix, as infra/aws/docworker.json has it.
         "QueueConfigurations": [
             {
-                "Id": "docworker",
+                "Id": f"docworker-{prefix.rstrip('/')}",
                 "QueueArn": queue_arn,
                 "Events": wiring["notification_events"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
             }
+            for prefix in wiring["category_prefixes"]
         ]
     },
 )
