@@ -235,9 +235,34 @@ pub fn decode_key(raw: &str) -> Option<String> {
         .map(|key| key.into_owned())
 }
 
+/// Encodes a key as S3 writes it into event notifications (the inverse of [`decode_key`]): form
+/// encoding with `/` kept, so space is `+` and a literal `+` is `%2B`. Used to write S3-shaped
+/// events (replay, tests).
+pub fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding_and_decoding_keys_round_trip() {
+        for key in ["medical/a b+0é.dcm", "reports/100%/x&y=z?.pdf", "plain"] {
+            assert_eq!(decode_key(&encode_key(key)).as_deref(), Some(key));
+        }
+        assert_eq!(encode_key("medical/a b+c"), "medical/a+b%2Bc");
+    }
 
     /// The sample from AWS's "Event message structure" documentation, as real S3 sends it.
     const REAL_S3: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-west-2",

@@ -193,3 +193,16 @@ pub fn jpeg() -> Vec<u8> {
     bytes.extend_from_slice(&[0xFF, 0xD9]);
     bytes
 }
+
+/// One zip local file entry (deflate method) followed by `compressed` filler bytes: enough for
+/// signature checks and for the zip-bomb check, which read only local headers.
+pub fn zip_entry(name: &str, compressed: u32, uncompressed: u32) -> Vec<u8> {
+    let mut out = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    out.extend_from_slice(&compressed.to_le_bytes());
+    out.extend_from_slice(&uncompressed.to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend(std::iter::repeat_n(b'x', compressed as usize));
+    out
+}

@@ -123,20 +123,12 @@ mod tests {
         );
     }
 
-    /// A zip whose local headers name these entries, each with a little stored content.
+    /// A zip whose local headers name these entries, each with a little content.
     fn zip_with(names: &[&str]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for name in names {
-            out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
-            out.extend_from_slice(&[0; 4]); // crc
-            out.extend_from_slice(&64u32.to_le_bytes());
-            out.extend_from_slice(&64u32.to_le_bytes());
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&0u16.to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&[b'x'; 64]);
-        }
-        out
+        names
+            .iter()
+            .flat_map(|name| crate::fixtures::zip_entry(name, 64, 64))
+            .collect()
     }
 
     #[test]

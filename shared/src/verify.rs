@@ -390,17 +390,7 @@ mod tests {
 
     #[test]
     fn zip_entries_that_expand_like_bombs_are_refused() {
-        let entry = |name: &str, compressed: u32, uncompressed: u32| {
-            let mut out =
-                b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
-            out.extend_from_slice(&compressed.to_le_bytes());
-            out.extend_from_slice(&uncompressed.to_le_bytes());
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&0u16.to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend(std::iter::repeat_n(0u8, compressed as usize));
-            out
-        };
+        let entry = crate::fixtures::zip_entry;
         let mut normal = entry("[Content_Types].xml", 400, 1_500);
         normal.extend(entry("word/document.xml", 9_000, 90_000));
         assert_eq!(check_archive(&normal), Ok(()));

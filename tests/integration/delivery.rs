@@ -250,17 +250,7 @@ async fn hostile_files_are_rejected_with_reasons_and_the_worker_survives() {
 
 /// A docx whose document entry claims to inflate 4000 bytes to 4 GB.
 fn zip_bomb_docx() -> Vec<u8> {
-    let entry = |name: &str, compressed: u32, uncompressed: u32| {
-        let mut out =
-            b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
-        out.extend_from_slice(&compressed.to_le_bytes());
-        out.extend_from_slice(&uncompressed.to_le_bytes());
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.extend(std::iter::repeat_n(0x55u8, compressed as usize));
-        out
-    };
+    let entry = fixtures::zip_entry;
     let mut bytes = entry("[Content_Types].xml", 300, 1200);
     bytes.extend(entry("_rels/.rels", 200, 600));
     bytes.extend(entry("word/document.xml", 4000, 4_000_000_000));

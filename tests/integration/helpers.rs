@@ -526,7 +526,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 /// An S3 ObjectCreated event for an object, shaped as real S3 sends it.
 pub fn created_event(bucket: &str, key: &str, size: u64, etag: &str) -> serde_json::Value {
-    let encoded: String = key.split('/').map(url_encode).collect::<Vec<_>>().join("/");
+    let encoded = docworker_shared::event::encode_key(key);
     serde_json::json!({"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-11-24T12:00:00.000Z", "eventName": "ObjectCreated:Put",
@@ -537,19 +537,4 @@ pub fn created_event(bucket: &str, key: &str, size: u64, etag: &str) -> serde_js
                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "TEST"}, "arn": format!("arn:aws:s3:::{bucket}")},
                "object": {"key": encoded, "size": size, "eTag": etag.trim_matches('"')}}
     }]})
-}
-
-/// Form encoding as S3 applies it to keys in events: space as `+`, other reserved bytes escaped.
-fn url_encode(segment: &str) -> String {
-    let mut out = String::new();
-    for byte in segment.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }

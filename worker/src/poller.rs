@@ -149,12 +149,7 @@ impl Poller {
     /// Pings the database with backoff until it answers (true) or shutdown begins (false).
     async fn wait_for_database(&self, shutdown: &CancellationToken) -> bool {
         // A ping is cheap: check often, so processing resumes within seconds of recovery.
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(500))
-            .with_max_delay(Duration::from_secs(5))
-            .without_max_times()
-            .with_jitter()
-            .build();
+        let mut delays = outage_backoff(Duration::from_secs(5));
         loop {
             match self.pipeline.store.ping().await {
                 Ok(()) => {
@@ -437,9 +432,14 @@ fn requeue_delay(receive_count: u32) -> Duration {
 /// Backoff for failing receives (queue or network down): quick at first, then every 30 s at most,
 /// so an outage neither spins nor delays recovery long.
 fn receive_backoff() -> impl Iterator<Item = Duration> {
+    outage_backoff(Duration::from_secs(30))
+}
+
+/// Delays for waiting out an outage: from 0.5 s, doubling with jitter, up to `max_delay`, forever.
+pub(crate) fn outage_backoff(max_delay: Duration) -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
+        .with_max_delay(max_delay)
         .without_max_times()
         .with_jitter()
         .build()

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::observe::names;
+use crate::poller::outage_backoff;
 
 /// What start-up learns about the queue.
 pub struct QueueFacts {
@@ -26,12 +26,7 @@ pub async fn inspect(
     queue_url: &str,
     shutdown: &CancellationToken,
 ) -> Option<QueueFacts> {
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(30))
-        .without_max_times()
-        .with_jitter()
-        .build();
+    let mut delays = outage_backoff(Duration::from_secs(30));
     loop {
         let result = sqs
             .get_queue_attributes()

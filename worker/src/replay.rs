@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
-use docworker_shared::DocumentStore;
+use docworker_shared::{DocumentStore, event};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -249,7 +249,7 @@ impl Sender {
 /// An `ObjectCreated:Put` record as S3 writes it, key form-encoded the way S3 encodes it.
 fn event(bucket: &str, object: &Selected) -> serde_json::Value {
     let mut record_object = json!({
-        "key": encode_key(&object.key),
+        "key": event::encode_key(&object.key),
         "size": object.size,
         "eTag": object.etag,
     });
@@ -272,21 +272,6 @@ fn event(bucket: &str, object: &Selected) -> serde_json::Value {
             "object": record_object,
         },
     }]})
-}
-
-/// Form encoding as S3 applies it to keys in events (space as `+`, `/` kept).
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for byte in key.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
