@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
-use docworker_shared::Document;
+use docworker_shared::{Document, DocumentStore};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -424,10 +424,8 @@ impl Stack {
     }
 
     pub async fn document(&self, key: &str) -> Option<Document> {
-        sqlx::query_as("SELECT * FROM documents WHERE bucket = $1 AND file_key = $2")
-            .bind(&self.bucket)
-            .bind(key)
-            .fetch_optional(&self.db)
+        DocumentStore::new(self.db.clone())
+            .get(&self.bucket, key)
             .await
             .expect("query documents")
     }
