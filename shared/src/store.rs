@@ -1,9 +1,13 @@
 //! The `documents` repository. Each write is one statement, so concurrent workers handling the
 //! same event cannot interleave a read and a write: the unique (bucket, file_key) constraint and
-//! `ON CONFLICT` settle it inside PostgreSQL.
+//! `ON CONFLICT` settle it inside PostgreSQL. The same statement appends the attempt to the audit
+//! trail, so recording an object's outcome costs one round trip.
 
-use sqlx::PgPool;
+use std::sync::LazyLock;
+use std::time::Instant;
+
 use sqlx::migrate::Migrator;
+use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::{Document, ObjectFacts, Outcome};
 
@@ -21,6 +25,15 @@ pub struct Attempt<'a> {
     pub outcome: &'a str,
     pub reason: Option<&'a str>,
     pub duration_ms: i64,
+}
+
+/// The message and attempt a write belongs to, recorded beside it in the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Trail<'a> {
+    pub message_id: &'a str,
+    pub attempt: i32,
+    /// When processing of the object began: the audit row records the time until the write.
+    pub started: Instant,
 }
 
 /// Whether a write took effect.
@@ -80,6 +93,7 @@ WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
    OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
 RETURNING id
 "#;
+static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 30));
 
 const MARK_DELETED: &str = r#"
 INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
@@ -96,6 +110,29 @@ WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
    OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
 RETURNING id
 "#;
+static MARK_DELETED_AUDITED: LazyLock<String> = LazyLock::new(|| audited(MARK_DELETED, 8));
+
+/// Wraps a write (whose `$1`, `$2` are bucket and key, and which returns a row when it took
+/// effect) so the same statement appends its attempt to `document_events`: `$first` message id,
+/// then attempt, duration (ms), outcome and reason. A write the sequencer guard refused is
+/// recorded as `stale`. The statement returns whether the write took effect.
+/// Built only from this module's constants, so the SQL is as safe as a literal.
+fn audited(write: &str, first: usize) -> String {
+    let [message_id, attempt, duration_ms, outcome, reason] =
+        std::array::from_fn(|i| format!("${}", first + i));
+    format!(
+        "WITH written AS ({write}),
+         logged AS (
+             INSERT INTO document_events
+                 (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
+             SELECT $1, $2, {message_id}, {attempt},
+                    CASE WHEN EXISTS (SELECT FROM written) THEN {outcome} ELSE 'stale' END,
+                    CASE WHEN EXISTS (SELECT FROM written) THEN {reason} END,
+                    {duration_ms}
+         )
+         SELECT EXISTS (SELECT FROM written)"
+    )
+}
 
 impl DocumentStore {
     pub fn new(pool: PgPool) -> DocumentStore {
@@ -114,6 +151,7 @@ impl DocumentStore {
         facts: &ObjectFacts,
         outcome: &Outcome,
         processor_version: &str,
+        trail: Trail<'_>,
     ) -> Result<Applied, sqlx::Error> {
         let (content_type, sha256, integrity, reason, dicom) = match outcome {
             Outcome::Finalized(f) => (
@@ -134,7 +172,9 @@ impl DocumentStore {
         let size = facts
             .file_size
             .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-        let row = sqlx::query(UPSERT)
+        let status = outcome.status().as_str();
+        let reason = reason.as_deref();
+        let written: bool = sqlx::query_scalar(AssertSqlSafe(UPSERT_AUDITED.as_str()))
             .bind(&facts.bucket)
             .bind(&facts.key)
             .bind(facts.category.as_str())
@@ -150,7 +190,7 @@ impl DocumentStore {
             .bind(&facts.etag)
             .bind(&facts.version_id)
             .bind(&facts.sequencer)
-            .bind(outcome.status().as_str())
+            .bind(status)
             .bind(reason)
             .bind(dicom.map(|d| &d.study_instance_uid))
             .bind(dicom.and_then(|d| d.series_instance_uid.as_ref()))
@@ -164,19 +204,27 @@ impl DocumentStore {
             .bind(integrity)
             .bind(facts.uploaded_at)
             .bind(processor_version)
-            .fetch_optional(&self.pool)
+            .bind(trail.message_id)
+            .bind(trail.attempt)
+            .bind(trail.elapsed_ms())
+            .bind(status)
+            .bind(reason)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(applied(row.is_some()))
+        Ok(applied(written))
     }
 
     /// Marks the row of a removed object `deleted`, inserting one if the object was never seen,
-    /// so that a late, older `ObjectCreated` cannot bring it back.
+    /// so that a late, older `ObjectCreated` cannot bring it back. `outcome` is what the audit
+    /// trail calls it (a removal event, or an object found gone).
     pub async fn mark_deleted(
         &self,
         facts: &ObjectFacts,
         processor_version: &str,
+        trail: Trail<'_>,
+        outcome: &str,
     ) -> Result<Applied, sqlx::Error> {
-        let row = sqlx::query(MARK_DELETED)
+        let written: bool = sqlx::query_scalar(AssertSqlSafe(MARK_DELETED_AUDITED.as_str()))
             .bind(&facts.bucket)
             .bind(&facts.key)
             .bind(facts.category.as_str())
@@ -184,9 +232,14 @@ impl DocumentStore {
             .bind(&facts.etag)
             .bind(&facts.version_id)
             .bind(processor_version)
-            .fetch_optional(&self.pool)
+            .bind(trail.message_id)
+            .bind(trail.attempt)
+            .bind(trail.elapsed_ms())
+            .bind(outcome)
+            .bind(None::<&str>)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(applied(row.is_some()))
+        Ok(applied(written))
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Document>, sqlx::Error> {
@@ -197,7 +250,8 @@ impl DocumentStore {
             .await
     }
 
-    /// Appends one processing attempt to the audit trail.
+    /// Appends one processing attempt to the audit trail, for attempts that wrote no row (an
+    /// ignored or superseded event, a failure, a poison message).
     pub async fn record_attempt(&self, attempt: &Attempt<'_>) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO document_events (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
@@ -237,6 +291,12 @@ impl DocumentStore {
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+}
+
+impl Trail<'_> {
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 }
 

@@ -73,6 +73,16 @@ async fn an_older_event_delivered_last_never_overwrites_the_newer_version() {
     assert_eq!(after.file_size, Some(23));
     assert_eq!(after.sequencer.as_deref(), Some("0055AED6DCD90281E601"));
     assert_eq!(after.sha256, row.sha256);
+    // The audit trail, written by the same statement as each row write, tells both apart.
+    let trail: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT outcome, attempt FROM document_events WHERE bucket = $1 AND file_key = $2 ORDER BY id",
+    )
+    .bind(&stack.bucket)
+    .bind(key)
+    .fetch_all(&stack.db)
+    .await
+    .expect("audit trail");
+    assert_eq!(trail, [("finalized".into(), 1), ("stale".into(), 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

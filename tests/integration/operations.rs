@@ -91,6 +91,80 @@ async fn metrics_count_what_the_worker_did() {
     );
 }
 
+/// The value of a numeric field in a JSON log line.
+fn field(line: &str, name: &str) -> u64 {
+    let value: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    value[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_object_costs_one_database_statement_and_deletes_are_batched() {
+    let mut stack = Stack::new("roundtrips").await;
+    let objects = 10;
+    // Queued before the worker starts, so they arrive together and settle close together.
+    for i in 0..objects {
+        let dicom = SampleDicom {
+            sop_instance_uid: Some(format!("1.2.826.0.1.3680043.8.498.7.{i}")),
+            ..SampleDicom::default()
+        };
+        stack
+            .put(&format!("medical/{i}.dcm"), dicom.to_bytes(), None, &[])
+            .await;
+    }
+    // sqlx logs every statement it sends (target `sqlx::query`) at debug.
+    stack.start_worker(&[("RUST_LOG", "info,docworker=debug,sqlx::query=debug")]);
+    for i in 0..objects {
+        let row = stack.wait_settled(&format!("medical/{i}.dcm")).await;
+        assert_eq!(row.status.as_str(), "finalized");
+    }
+    stack.wait_queue_empty().await;
+    stack.wait_log("delete batch sent").await;
+    let (code, log) = stack.stop_worker();
+    assert_eq!(code, Some(0));
+
+    let (_, consuming) = log
+        .split_once("\"consuming\"")
+        .expect("worker started consuming");
+    let statements: Vec<&str> = consuming
+        .lines()
+        .filter(|line| line.contains("\"target\":\"sqlx::query\""))
+        .collect();
+    assert_eq!(
+        statements.len(),
+        objects,
+        "one statement per object: {statements:#?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .all(|s| s.contains("INSERT INTO documents") && s.contains("document_events")),
+        "each is the row write with its audit entry: {statements:#?}"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM document_events WHERE outcome = 'finalized' AND attempt = 1",
+    )
+    .fetch_one(&stack.db)
+    .await
+    .expect("count");
+    assert_eq!(audited, objects as i64);
+
+    let batches: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("delete batch sent"))
+        .collect();
+    let deleted: u64 = batches.iter().map(|line| field(line, "deleted")).sum();
+    // The objects' events and S3's TestEvent.
+    assert_eq!(deleted, objects as u64 + 1);
+    assert!(
+        batches.len() < objects,
+        "{} delete calls for {} messages",
+        batches.len(),
+        objects + 1
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_readiness_answer() {
     let mut stack = Stack::new("health").await;

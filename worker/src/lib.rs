@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod deletes;
 pub mod dlq;
 pub mod error;
 pub mod fetch;

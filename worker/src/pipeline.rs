@@ -7,7 +7,7 @@ use docworker_shared::sniff::{self, SNIFF_LEN};
 use docworker_shared::verify::{self, Digested, Digests};
 use docworker_shared::{
     Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
-    Rejection, category,
+    Rejection, Trail, category,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -46,6 +46,11 @@ impl Processed {
             Processed::Gone => "gone",
         }
     }
+
+    /// Whether the store already appended this outcome to the audit trail with its write.
+    pub fn audited(&self) -> bool {
+        !matches!(self, Processed::Ignored | Processed::Superseded)
+    }
 }
 
 /// Everything processing needs, shared by all in-flight objects.
@@ -63,8 +68,14 @@ pub struct Pipeline {
 const PARSER_QUEUE_CHUNKS: usize = 4;
 
 impl Pipeline {
-    pub async fn process(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
-        match self.process_object(event).await {
+    /// Processes one event. Outcomes that write a row also append `trail` to the audit trail in
+    /// the same statement ([`Processed::audited`]).
+    pub async fn process(
+        &self,
+        event: &ObjectEvent,
+        trail: Trail<'_>,
+    ) -> Result<Processed, ProcessError> {
+        match self.process_object(event, trail).await {
             Err(e) if e.settles() == Some(Settles::Superseded) => {
                 info!(error = %e, "superseded: the key holds newer bytes than this event announced");
                 Ok(Processed::Superseded)
@@ -74,7 +85,7 @@ impl Pipeline {
                 let facts = facts(event, &Head::default());
                 let applied = self
                     .store
-                    .mark_deleted(&facts, self.processor_version)
+                    .mark_deleted(&facts, self.processor_version, trail, "gone")
                     .await?;
                 Ok(settled(applied, Processed::Gone))
             }
@@ -82,14 +93,18 @@ impl Pipeline {
         }
     }
 
-    async fn process_object(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
+    async fn process_object(
+        &self,
+        event: &ObjectEvent,
+        trail: Trail<'_>,
+    ) -> Result<Processed, ProcessError> {
         match event.kind {
             EventKind::Other => return Ok(Processed::Ignored),
             EventKind::Removed => {
                 let facts = facts(event, &Head::default());
                 let applied = self
                     .store
-                    .mark_deleted(&facts, self.processor_version)
+                    .mark_deleted(&facts, self.processor_version, trail, "deleted")
                     .await?;
                 return Ok(settled(applied, Processed::Deleted));
             }
@@ -105,7 +120,9 @@ impl Pipeline {
                 size,
                 max: self.max_object_bytes,
             };
-            return self.reject(&facts(event, &head), rejection, None).await;
+            return self
+                .reject(&facts(event, &head), rejection, None, trail)
+                .await;
         }
 
         // 2. Open the one GetObject and check what its headers already tell.
@@ -119,10 +136,10 @@ impl Pipeline {
                 size: head.content_length,
                 max: self.max_object_bytes,
             };
-            return self.reject(&facts, rejection, None).await;
+            return self.reject(&facts, rejection, None, trail).await;
         }
         if head.content_length == 0 {
-            return self.reject(&facts, Rejection::Empty, None).await;
+            return self.reject(&facts, Rejection::Empty, None, trail).await;
         }
 
         // 3. Stream: hash and count every byte, sniff the first ones, parse a DICOM header.
@@ -142,7 +159,7 @@ impl Pipeline {
             head.etag.as_ref().unwrap_or(&empty_etag),
         ) {
             Ok(digested) => digested,
-            Err(rejection) => return self.reject(&facts, rejection, None).await,
+            Err(rejection) => return self.reject(&facts, rejection, None, trail).await,
         };
         let Digested {
             sha256, integrity, ..
@@ -154,19 +171,19 @@ impl Pipeline {
             streamed.detected,
         ) {
             Ok(content_type) => content_type,
-            Err(rejection) => return self.reject(&facts, rejection, Some(sha256)).await,
+            Err(rejection) => return self.reject(&facts, rejection, Some(sha256), trail).await,
         };
         if matches!(
             content_type,
             category::DOCX | category::XLSX | category::PPTX
         ) && let Err(rejection) = verify::check_archive(&streamed.prefix)
         {
-            return self.reject(&facts, rejection, Some(sha256)).await;
+            return self.reject(&facts, rejection, Some(sha256), trail).await;
         }
         let dicom = match (content_type, streamed.dicom) {
             (category::DICOM, Some(Ok(header))) => Some(header),
             (category::DICOM, Some(Err(rejection))) => {
-                return self.reject(&facts, rejection, Some(sha256)).await;
+                return self.reject(&facts, rejection, Some(sha256), trail).await;
             }
             _ => None,
         };
@@ -180,7 +197,7 @@ impl Pipeline {
         }));
         let applied = self
             .store
-            .record(&facts, &outcome, self.processor_version)
+            .record(&facts, &outcome, self.processor_version, trail)
             .await?;
         info!(content_type, integrity = integrity.as_str(), "finalized");
         let lag = (chrono::Utc::now() - event.time)
@@ -195,6 +212,7 @@ impl Pipeline {
         facts: &ObjectFacts,
         rejection: Rejection,
         sha256: Option<String>,
+        trail: Trail<'_>,
     ) -> Result<Processed, ProcessError> {
         warn!(reason = %rejection, reason_label = rejection.label(), "rejected");
         metrics::counter!(names::REJECTIONS, "reason" => rejection.label()).increment(1);
@@ -204,7 +222,7 @@ impl Pipeline {
         };
         let applied = self
             .store
-            .record(facts, &outcome, self.processor_version)
+            .record(facts, &outcome, self.processor_version, trail)
             .await?;
         Ok(settled(applied, Processed::Rejected(rejection)))
     }

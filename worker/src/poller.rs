@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
-use docworker_shared::{Attempt, Notification, ObjectEvent};
+use docworker_shared::{Attempt, Notification, ObjectEvent, Trail};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
+use crate::deletes::Deletes;
 use crate::error::{Class, ProcessError};
 use crate::observe::{Readiness, names};
 use crate::pipeline::{Pipeline, Processed};
@@ -29,6 +30,9 @@ const IN_PROCESS_ATTEMPTS: usize = 3;
 const REQUEUE_BASE_SECS: u64 = 30;
 const REQUEUE_MAX_SECS: u64 = 15 * 60;
 const DATABASE_REQUEUE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the last delete batch after in-flight messages are done. Within
+/// the deployments' stop timeouts (35 s) together with the shutdown deadline (25 s by default).
+const DELETE_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What happens to a message once its records are settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +71,7 @@ impl Poller {
         let poller = Arc::new(self);
         let permits = Arc::new(Semaphore::new(poller.concurrency));
         let tracker = TaskTracker::new();
+        let (deletes, deleter) = Deletes::spawn(poller.sqs.clone(), poller.queue_url.clone());
         let mut receive_backoff = receive_backoff();
         info!(queue_url = %poller.queue_url, concurrency = poller.concurrency, "consuming");
         loop {
@@ -121,9 +126,10 @@ impl Poller {
                     },
                 };
                 let poller = poller.clone();
+                let deletes = deletes.clone();
                 metrics::gauge!(names::IN_FLIGHT).increment(1.0);
                 tracker.spawn(async move {
-                    poller.handle(message).await;
+                    poller.handle(message, &deletes).await;
                     metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
                     drop(permit);
                 });
@@ -142,6 +148,16 @@ impl Poller {
             warn!(
                 unfinished = tracker.len(),
                 "shutdown deadline passed; unfinished messages return to the queue when their visibility timeout ends"
+            );
+        }
+        // Settled messages may still wait for their delete batch: send them before exiting.
+        drop(deletes);
+        if tokio::time::timeout(DELETE_FLUSH_DEADLINE, deleter)
+            .await
+            .is_err()
+        {
+            warn!(
+                "pending deletions not confirmed; those messages will be redelivered and settled again"
             );
         }
     }
@@ -183,7 +199,7 @@ impl Poller {
         Ok(output.messages.unwrap_or_default())
     }
 
-    async fn handle(&self, message: Message) {
+    async fn handle(&self, message: Message, deletes: &Deletes) {
         let receive_count: u32 = message
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -218,7 +234,7 @@ impl Poller {
             match disposition {
                 Disposition::Delete => {
                     span.record("outcome", "deleted");
-                    self.delete(receipt).await;
+                    deletes.delete(message_id, receipt).await;
                 }
                 Disposition::Requeue(delay) => {
                     span.record("outcome", "requeued");
@@ -317,15 +333,15 @@ impl Poller {
         };
         for event in &events {
             let started = Instant::now();
-            let result = self.process_with_retries(event).await;
+            let trail = Trail {
+                message_id,
+                attempt: receive_count as i32,
+                started,
+            };
+            let result = self.process_with_retries(event, trail).await;
             match &result {
-                Ok(processed) => {
-                    let reason = match processed {
-                        Processed::Rejected(rejection) => Some(rejection.to_string()),
-                        _ => None,
-                    };
-                    audit(Some(event), processed.label(), reason, started).await;
-                }
+                Ok(processed) if processed.audited() => {}
+                Ok(processed) => audit(Some(event), processed.label(), None, started).await,
                 Err(e) => {
                     let outcome = match e.class() {
                         Class::Retryable => "failed",
@@ -362,7 +378,11 @@ impl Poller {
         Disposition::Delete
     }
 
-    async fn process_with_retries(&self, event: &ObjectEvent) -> Result<Processed, ProcessError> {
+    async fn process_with_retries(
+        &self,
+        event: &ObjectEvent,
+        trail: Trail<'_>,
+    ) -> Result<Processed, ProcessError> {
         let span = info_span!(
             "object",
             bucket = %event.bucket,
@@ -377,7 +397,7 @@ impl Poller {
             .with_max_delay(Duration::from_secs(5))
             .with_max_times(IN_PROCESS_ATTEMPTS - 1)
             .with_jitter();
-        let processed = (|| self.pipeline.process(event))
+        let processed = (|| self.pipeline.process(event, trail))
             .retry(backoff)
             .when(|e| e.class() == Class::Retryable)
             .notify(|e, delay| {
@@ -390,23 +410,6 @@ impl Poller {
         metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
         span.in_scope(|| info!(outcome = processed.label(), "object settled"));
         Ok(processed)
-    }
-
-    async fn delete(&self, receipt: &str) {
-        let result = self
-            .sqs
-            .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt)
-            .send()
-            .await;
-        if result.is_ok() {
-            metrics::counter!(names::MESSAGES_DELETED).increment(1);
-        }
-        if let Err(e) = result {
-            // The outcome is committed; a redelivery re-applies the same outcome.
-            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; the message will be redelivered and settled again");
-        }
     }
 
     async fn requeue(&self, receipt: &str, delay: Duration) {
