@@ -1,0 +1,158 @@
+"""Streaming: one 1 GiB DICOM object through the release worker (GetObject -> SHA-256 and the SDK's
+CRC32 check -> sniff -> header parse -> row), against this machine's single-core digest speeds
+measured in the same run with `openssl speed -evp sha256` and `-evp md5`.
+
+The object is uploaded with boto3 (which sends a CRC32 checksum, as current AWS SDKs do and as S3
+now stores for every object), so the worker verifies the transfer with the SDK's CRC32 and computes
+no MD5: the slowest digest it computes is SHA-256. Reported: the worker's processing time (the
+`duration_ms` of its message span, from receive to delete decision), throughput as a fraction of
+openssl's SHA-256 speed, the worker's CPU time for the object, its peak RSS (VmHWM), and how fast
+moto itself serves the same object to curl (the source's own ceiling, since moto is a Python
+server).
+
+Usage: python3 bench/stream.py [--gib 1]
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import e2e  # noqa: F401  (installs what is missing and re-executes in the venv, like e2e.py)
+from e2e import Process, cpu_seconds, peak_rss_mib, queue_depth, setup, wire
+
+import boto3
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+KEY = "medical/stream/large.dcm"
+
+
+def large_dicom(size):
+    """A Part 10 file of exactly `size` bytes: a small header, then one Pixel Data element."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality = "CT"
+    ds.PatientID = "STREAM0001"
+    ds.StudyDate = "20261125"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    buffer = io.BytesIO()
+    # Frames of 4096x4096 16-bit pixels: the header's geometry roughly matches the pixel bytes.
+    ds.Rows, ds.Columns = 4096, 4096
+    ds.NumberOfFrames = size // (4096 * 4096 * 2)
+    ds.save_as(buffer, enforce_file_format=True)
+    header = buffer.getvalue()
+    pixels = size - len(header) - 12
+    assert pixels > 0 and pixels % 2 == 0
+    element = b"\xe0\x7f\x10\x00OW\x00\x00" + pixels.to_bytes(4, "little")
+    body = bytearray(size)
+    body[: len(header)] = header
+    body[len(header) : len(header) + 12] = element
+    body[len(header) + 12 :] = os.urandom(1 << 20) * (pixels >> 20) + os.urandom(pixels & ((1 << 20) - 1))
+    return bytes(body)
+
+
+def openssl_speed(algorithm):
+    """Single-core bytes/s for 64 KiB blocks (the size of the chunks the worker hashes)."""
+    out = subprocess.run(
+        ["openssl", "speed", "-seconds", "3", "-bytes", "65536", "-evp", algorithm], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(line for line in out.splitlines() if line.lower().startswith(algorithm))
+    return float(line.split()[-1].rstrip("k")) * 1000
+
+
+def curl_speed(bucket):
+    url = boto3.client("s3").generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY}, ExpiresIn=600)
+    out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{speed_download}", url], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def settled_duration_ms(log_path):
+    """The longest message span in the worker's log: the object's (the TestEvent's is instant)."""
+    durations = []
+    with open(log_path) as f:
+        for line in f:
+            if '"message settled"' in line:
+                record = json.loads(line)
+                durations.append(record.get("span", {}).get("duration_ms") or record.get("duration_ms"))
+    return max(d for d in durations if d is not None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gib", type=float, default=1.0)
+    args = parser.parse_args()
+    size = int(args.gib * (1 << 30)) & ~1
+
+    database_url = setup()
+    sha256, md5 = openssl_speed("sha256"), openssl_speed("md5")
+    body = large_dicom(size)
+    bucket, queue_url = wire("stream")
+    log_path = os.path.join(tempfile.mkdtemp(prefix="docworker-stream-"), "docworker.log")
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        DOCWORKER_QUEUE_URL=queue_url,
+        DOCWORKER_METRICS_ADDR="127.0.0.1:0",
+        DOCWORKER_LOG_FORMAT="json",
+        DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
+    )
+    argv = [os.path.join(e2e.root, "target", "release", "docworker"), "run", "--no-migrate"]
+    worker = Process("docworker", argv, env, log_path, database_url, bucket, "documents", "status = 'finalized'")
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    try:
+        deadline = time.monotonic() + 60
+        while queue_depth(sqs, queue_url):
+            worker.check()
+            if time.monotonic() > deadline:
+                sys.exit("stream: the worker did not take the s3:TestEvent within 60 s")
+            time.sleep(0.1)
+        s3.put_object(Bucket=bucket, Key=KEY, Body=body, ContentType="application/dicom")
+        del body
+        cpu_before = cpu_seconds(worker.pid)
+        deadline = time.monotonic() + 600
+        while worker.count() < 1:
+            if time.monotonic() > deadline:
+                sys.exit(f"stream: the object was not finalized within 600 s; log: {log_path}")
+            time.sleep(0.05)
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        rss = peak_rss_mib(worker.pid)
+        integrity = worker.db.execute("SELECT integrity FROM documents WHERE bucket = %s", (bucket,)).fetchone()[0]
+        duration = settled_duration_ms(log_path) / 1000
+        moto = curl_speed(bucket)
+    finally:
+        worker.stop()
+        s3.delete_object(Bucket=bucket, Key=KEY)
+        s3.delete_bucket(Bucket=bucket)
+        sqs.delete_queue(QueueUrl=queue_url)
+
+    throughput = size / duration
+    cpu_model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
+    )
+    print(f"{size / (1 << 30):.2f} GiB DICOM object; {os.cpu_count()} CPUs, {cpu_model}; load average {os.getloadavg()[0]:.2f}")
+    print()
+    print("| measure | value |")
+    print("|---|---:|")
+    print(f"| openssl speed -evp sha256 (1 core, 64 KiB blocks) | {sha256 / 1e9:.2f} GB/s |")
+    print(f"| openssl speed -evp md5 (1 core, 64 KiB blocks) | {md5 / 1e9:.2f} GB/s |")
+    print(f"| integrity check the worker used | {integrity} (digests computed: SHA-256; CRC32 by the SDK) |")
+    print(f"| worker: receive to settled | {duration:.2f} s |")
+    print(f"| worker throughput | {throughput / 1e9:.2f} GB/s |")
+    print(f"| worker throughput / openssl SHA-256 | {throughput / sha256:.0%} |")
+    print(f"| worker CPU time for the object | {cpu:.2f} s ({size / cpu / 1e9:.2f} GB per CPU-second) |")
+    print(f"| worker peak RSS (VmHWM) | {rss:.1f} MiB |")
+    print(f"| moto serving the same object to curl | {moto / 1e9:.2f} GB/s |")
+    print(f"| worker throughput / moto to curl | {throughput / moto:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
