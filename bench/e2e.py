@@ -25,7 +25,7 @@ Throughput cannot exceed the upload rate: a ratio near 1 means both consumers ke
 latencies tell them apart. Rows go to a dedicated database, docworker_bench (created and migrated
 here). Exits non-zero, naming the phase, if a phase does not finish all N objects in --timeout s.
 
-Usage: python3 bench/e2e.py [--objects 500] [--rate 100] [--phases ceiling,docworker,python1,python16]
+Usage: python3 bench/e2e.py [--objects 500] [--rate 100] [--phases ceiling,docworker,python1,python16] [--worker PATH]
 """
 
 import argparse
@@ -67,6 +67,7 @@ from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
 BENCH_DATABASE = "docworker_bench"
+RELEASE_WORKER = os.path.join(root, "target", "release", "docworker")
 CEILING_THREADS = 4
 UPLOAD_THREADS = 4
 
@@ -338,7 +339,7 @@ def run_phase(name, objects, args, database_url, log_dir, moto_pid):
         log_path = os.path.join(log_dir, f"{name}.log")
         env = dict(os.environ, DATABASE_URL=database_url)
         if name == "docworker":
-            argv = [os.path.join(root, "target", "release", "docworker"), "run", "--no-migrate"]
+            argv = [args.worker, "run", "--no-migrate"]
             env.update(DOCWORKER_QUEUE_URL=queue_url, DOCWORKER_METRICS_ADDR="127.0.0.1:0", DOCWORKER_LOG_FORMAT="json")
             table, finalized = "documents", "status = 'finalized'"
         else:
@@ -385,19 +386,21 @@ def run_phase(name, objects, args, database_url, log_dir, moto_pid):
     }
 
 
-def setup():
-    """The stack's services and environment, the release worker, and the bench database."""
+def setup(worker=None):
+    """The stack's services and environment, the worker (the release build unless another binary
+    is given, e.g. an earlier build for a before/after comparison), and the bench database."""
     subprocess.run([stack, "services"], check=True)
     for line in subprocess.run([stack, "env"], capture_output=True, text=True, check=True).stdout.splitlines():
         name, _, value = shlex.split(line)[1].partition("=")
         if name != "DOCWORKER_QUEUE_URL":
             os.environ[name] = value
-    subprocess.run(["cargo", "build", "-q", "--release", "-p", "docworker"], cwd=root, check=True)
+    if worker is None:
+        subprocess.run(["cargo", "build", "-q", "--release", "-p", "docworker"], cwd=root, check=True)
     with psycopg.connect(os.environ["DOCWORKER_ADMIN_DATABASE_URL"], autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DATABASE,)).fetchone():
             admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
     database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{BENCH_DATABASE}").geturl()
-    worker = os.path.join(root, "target", "release", "docworker")
+    worker = worker or RELEASE_WORKER
     migrated = subprocess.run([worker, "migrate"], env=dict(os.environ, DATABASE_URL=database_url), capture_output=True, text=True)
     if migrated.returncode:
         sys.exit(f"e2e: docworker migrate failed:\n{migrated.stdout}{migrated.stderr}")
@@ -452,13 +455,15 @@ def main():
     parser.add_argument("--rate", type=float, default=100, help="uploads per second (default 100)")
     parser.add_argument("--phases", default="ceiling,docworker,python1,python16")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a phase may take after its last upload")
+    parser.add_argument("--worker", help="a docworker binary to measure instead of building target/release/docworker")
     args = parser.parse_args()
     phases = args.phases.split(",")
     unknown = set(phases) - {"ceiling", "docworker", "python1", "python16"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
 
-    database_url = setup()
+    database_url = setup(args.worker)
+    args.worker = args.worker or RELEASE_WORKER
     moto_pid, moto_python = moto_process()
     objects = make_objects(args.objects)
     kib = sum(map(len, objects)) / len(objects) / 1024

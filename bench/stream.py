@@ -10,7 +10,7 @@ openssl's SHA-256 speed, the worker's CPU time for the object, its peak RSS (VmH
 moto itself serves the same object to curl (the source's own ceiling, since moto is a Python
 server).
 
-Usage: python3 bench/stream.py [--gib 1]
+Usage: python3 bench/stream.py [--gib 1] [--worker PATH]
 """
 
 import argparse
@@ -89,10 +89,11 @@ def settled_duration_ms(log_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--worker", help="a docworker binary to measure instead of building target/release/docworker")
     args = parser.parse_args()
     size = int(args.gib * (1 << 30)) & ~1
 
-    database_url = setup()
+    database_url = setup(args.worker)
     sha256, md5 = openssl_speed("sha256"), openssl_speed("md5")
     body = large_dicom(size)
     bucket, queue_url = wire("stream")
@@ -105,7 +106,7 @@ def main():
         DOCWORKER_LOG_FORMAT="json",
         DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
     )
-    argv = [os.path.join(e2e.root, "target", "release", "docworker"), "run", "--no-migrate"]
+    argv = [args.worker or e2e.RELEASE_WORKER, "run", "--no-migrate"]
     worker = Process("docworker", argv, env, log_path, database_url, bucket, "documents", "status = 'finalized'")
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
     try:
