@@ -5,6 +5,8 @@ on the same machine, in one run:
 - pydicom: dcmread(stop_before_pixels=True) followed by to_json_dict(), from memory,
 - dcmtk: dcmdump +sd (stop before pixel data), one process per file (includes process start).
 
+pydicom and dcmtk are installed when missing (pip into .local/venv; apt-get install dcmtk).
+
 Files: every Part 10 file in pydicom's test data that both docworker and pydicom accept.
 Prints a Markdown table and the ratios. Usage: python3 bench/peers.py [ITERATIONS]
 """
@@ -18,7 +20,13 @@ import subprocess
 import sys
 import time
 
+import e2e  # noqa: F401  (installs pydicom into .local/venv and re-executes there when it is missing)
 import pydicom
+
+if shutil.which("dcmdump") is None:
+    # dcmtk from Debian's packages, as the README's set-up installs system packages.
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "dcmtk"], check=True)
 
 iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
