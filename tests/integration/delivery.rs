@@ -483,3 +483,81 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
         peak >> 20
     );
 }
+
+/// Receives every message on the stack's queue (none are sent after this starts).
+async fn receive_all(stack: &Stack, expected: usize) -> Vec<(String, String)> {
+    let mut received = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while received.len() < expected && Instant::now() < deadline {
+        let output = stack
+            .sqs
+            .receive_message()
+            .queue_url(&stack.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for message in output.messages.unwrap_or_default() {
+            received.push((
+                message.message_id.expect("message id"),
+                message.receipt_handle.expect("receipt handle"),
+            ));
+        }
+    }
+    assert_eq!(received.len(), expected, "received every message");
+    received
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settled_messages_are_deleted_in_batches_and_a_bad_entry_spoils_only_itself() {
+    let stack = Stack::with("deletes", quiet("deletes")).await;
+    for i in 0..12 {
+        stack.send(&format!("message {i}")).await;
+    }
+    let received = receive_all(&stack, 12).await;
+    let (deletes, flushed) =
+        docworker::deletes::Deletes::spawn(stack.sqs.clone(), stack.queue_url.clone());
+    deletes.delete("bogus", "not-a-receipt-handle").await;
+    for (message_id, receipt) in &received {
+        deletes.delete(message_id, receipt).await;
+    }
+    drop(deletes);
+    tokio::time::timeout(WAIT, flushed)
+        .await
+        .expect("the deletion task ends once its senders are gone")
+        .expect("deletion task");
+    assert_eq!(
+        stack.queue_counts(&stack.queue_url).await,
+        (0, 0),
+        "every real message was deleted, including those batched with the bad entry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_sqs_cannot_be_reached_settled_messages_stay_on_the_queue_for_redelivery() {
+    let stack = Stack::with("deletes-down", quiet("deletes-down")).await;
+    stack
+        .send("settled, but its deletion will not get through")
+        .await;
+    let received = receive_all(&stack, 1).await;
+    // A client for an SQS endpoint where nothing listens.
+    let unreachable = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&crate::helpers::aws_config().await)
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let (deletes, flushed) =
+        docworker::deletes::Deletes::spawn(unreachable, stack.queue_url.clone());
+    deletes.delete(&received[0].0, &received[0].1).await;
+    drop(deletes);
+    tokio::time::timeout(WAIT, flushed)
+        .await
+        .expect("a failed batch does not hang the deletion task")
+        .expect("deletion task");
+    assert_eq!(
+        stack.queue_counts(&stack.queue_url).await,
+        (0, 1),
+        "the message is still on the queue, in flight until its visibility timeout"
+    );
+}
