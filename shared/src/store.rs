@@ -89,9 +89,6 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     processed_at          = EXCLUDED.processed_at,
     processor_version     = EXCLUDED.processor_version,
     updated_at            = now()
-WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
-   OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
-RETURNING id
 "#;
 static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 30));
 
@@ -106,22 +103,25 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     processed_at = EXCLUDED.processed_at,
     processor_version = EXCLUDED.processor_version,
     updated_at = now()
-WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
-   OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
-RETURNING id
 "#;
 static MARK_DELETED_AUDITED: LazyLock<String> = LazyLock::new(|| audited(MARK_DELETED, 8));
 
-/// Wraps a write (whose `$1`, `$2` are bucket and key, and which returns a row when it took
-/// effect) so the same statement appends its attempt to `document_events`: `$first` message id,
-/// then attempt, duration (ms), outcome and reason. A write the sequencer guard refused is
-/// recorded as `stale`. The statement returns whether the write took effect.
+/// Completes an upsert into `documents` (whose `$1`, `$2` are bucket and key, ending in its
+/// `DO UPDATE SET` list) with the sequencer guard, under which an event older than the row's
+/// changes nothing, and has the same statement append the attempt to `document_events`:
+/// `$first` message id, then attempt, duration (ms), outcome and reason. A write the guard
+/// refused is recorded as `stale`. The statement returns whether the write took effect.
 /// Built only from this module's constants, so the SQL is as safe as a literal.
-fn audited(write: &str, first: usize) -> String {
+fn audited(upsert: &str, first: usize) -> String {
     let [message_id, attempt, duration_ms, outcome, reason] =
         std::array::from_fn(|i| format!("${}", first + i));
     format!(
-        "WITH written AS ({write}),
+        "WITH written AS (
+             {upsert}
+             WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
+                OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
+             RETURNING id
+         ),
          logged AS (
              INSERT INTO document_events
                  (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)

@@ -315,11 +315,11 @@ async fn no_phi_appears_in_debug_logs() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_in_flight_objects_finish_then_exits_0() {
-    let mut stack = Stack::new("sigterm").await;
+/// A worker in the middle of one large object when it receives SIGTERM.
+async fn signalled_mid_object(name: &str, pixel_bytes: usize) -> Stack {
+    let mut stack = Stack::new(name).await;
     let big = SampleDicom {
-        pixel_bytes: 96 << 20,
+        pixel_bytes,
         ..SampleDicom::default()
     }
     .to_bytes();
@@ -327,6 +327,12 @@ async fn sigterm_lets_in_flight_objects_finish_then_exits_0() {
     stack.start_worker(&[]);
     stack.wait_log("processing object").await;
     stack.signal_worker(libc::SIGTERM);
+    stack
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_objects_finish_then_exits_0() {
+    let mut stack = signalled_mid_object("sigterm", 96 << 20).await;
     assert!(
         stack.document("medical/big.dcm").await.is_none(),
         "still in flight at the signal"
@@ -343,16 +349,7 @@ async fn sigterm_lets_in_flight_objects_finish_then_exits_0() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_signal_exits_at_once() {
-    let mut stack = Stack::new("twosignals").await;
-    let big = SampleDicom {
-        pixel_bytes: 200 << 20,
-        ..SampleDicom::default()
-    }
-    .to_bytes();
-    stack.put("medical/big.dcm", big, None, &[]).await;
-    stack.start_worker(&[]);
-    stack.wait_log("processing object").await;
-    stack.signal_worker(libc::SIGTERM);
+    let mut stack = signalled_mid_object("twosignals", 200 << 20).await;
     stack.wait_log("signal received").await;
     let sent = Instant::now();
     stack.signal_worker(libc::SIGINT);

@@ -80,41 +80,38 @@ impl TempPostgres {
         }
     }
 
+    /// `pg_ctl -D <dir> <args>` as the cluster's owner.
+    fn pg_ctl(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        self.as_owner(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+    }
+
+    /// Runs `pg_ctl`, failing the test with its stderr if it fails.
+    fn pg_ctl_ok(&self, args: &[&str]) {
+        let output = self.pg_ctl(args).expect("run pg_ctl");
+        assert!(
+            output.status.success(),
+            "pg_ctl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     fn up(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             self.dir.display()
         );
-        let status = self
-            .as_owner(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-o", &options, "-l"])
-            .arg(self.dir.join("log"))
-            .args(["-w", "start"])
-            .output()
-            .expect("pg_ctl start");
-        assert!(
-            status.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        let log = self.dir.join("log");
+        let log = log.to_str().expect("UTF-8 temporary path");
+        self.pg_ctl_ok(&["-o", &options, "-l", log, "-w", "start"]);
     }
 
     fn down(&self) {
-        let status = self
-            .as_owner(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-m", "fast", "-w", "stop"])
-            .output()
-            .expect("pg_ctl stop");
-        assert!(
-            status.status.success(),
-            "pg_ctl stop: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        self.pg_ctl_ok(&["-m", "fast", "-w", "stop"]);
     }
 
     fn url(&self) -> String {
@@ -124,12 +121,8 @@ impl TempPostgres {
 
 impl Drop for TempPostgres {
     fn drop(&mut self) {
-        let _ = self
-            .as_owner(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&self.dir)
-            .args(["-m", "immediate", "stop"])
-            .output();
+        // Best effort: the cluster may already be stopped.
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -21,6 +21,8 @@ use crate::queue;
 const STATS_SAMPLE: usize = 100;
 /// How long a peeked message is hidden before it is released again at once.
 const PEEK_HIDE_SECS: i32 = 30;
+/// How long a message being moved back is hidden: ample for its send and delete.
+const REDRIVE_HIDE_SECS: i32 = 60;
 
 pub async fn execute(action: DlqAction, config: RunConfig) -> anyhow::Result<()> {
     let aws = app::aws().await?;
@@ -74,6 +76,31 @@ async fn attributes(
         .unwrap_or_default())
 }
 
+/// One receive from the dead-letter queue: up to `max` messages (at most SQS's 10) with their
+/// system attributes (receive count, first receive) and message attributes (carried on redrive),
+/// hidden for `hide_secs`. Empty once the queue has no more visible messages.
+async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    max: usize,
+    hide_secs: i32,
+) -> anyhow::Result<Vec<Message>> {
+    Ok(sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max.min(10) as i32)
+        .visibility_timeout(hide_secs)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+        .context("receiving from the dead-letter queue")?
+        .messages
+        .unwrap_or_default())
+}
+
 /// Receives up to `limit` messages, hiding them briefly so each is seen once, then makes them all
 /// visible again at once. Receiving counts as a receive: their receive count grows by one.
 async fn sample(
@@ -83,19 +110,7 @@ async fn sample(
 ) -> anyhow::Result<Vec<Message>> {
     let mut seen: Vec<Message> = Vec::new();
     while seen.len() < limit {
-        let batch = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages((limit - seen.len()).min(10) as i32)
-            .visibility_timeout(PEEK_HIDE_SECS)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
-            .context("receiving from the dead-letter queue")?
-            .messages
-            .unwrap_or_default();
+        let batch = receive_batch(sqs, url, limit - seen.len(), PEEK_HIDE_SECS).await?;
         if batch.is_empty() {
             break;
         }
@@ -295,19 +310,7 @@ async fn redrive(
     let limit = max.unwrap_or(usize::MAX);
     let mut moved = 0usize;
     while moved < limit {
-        let batch = sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages((limit - moved).min(10) as i32)
-            .visibility_timeout(60)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
-            .context("receiving from the dead-letter queue")?
-            .messages
-            .unwrap_or_default();
+        let batch = receive_batch(sqs, dlq_url, limit - moved, REDRIVE_HIDE_SECS).await?;
         if batch.is_empty() {
             break;
         }
