@@ -14,19 +14,6 @@ use crate::{Document, ObjectFacts, Outcome};
 /// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
-/// One processing attempt, as the audit trail records it. `bucket`/`key` are absent for a
-/// message that could not be read as an event.
-#[derive(Debug, Clone)]
-pub struct Attempt<'a> {
-    pub bucket: Option<&'a str>,
-    pub key: Option<&'a str>,
-    pub message_id: &'a str,
-    pub attempt: i32,
-    pub outcome: &'a str,
-    pub reason: Option<&'a str>,
-    pub duration_ms: i64,
-}
-
 /// The message and attempt a write belongs to, recorded beside it in the audit trail.
 #[derive(Debug, Clone, Copy)]
 pub struct Trail<'a> {
@@ -251,19 +238,26 @@ impl DocumentStore {
     }
 
     /// Appends one processing attempt to the audit trail, for attempts that wrote no row (an
-    /// ignored or superseded event, a failure, a poison message).
-    pub async fn record_attempt(&self, attempt: &Attempt<'_>) -> Result<(), sqlx::Error> {
+    /// ignored or superseded event, a failure, a poison message). `object` (bucket, key) is
+    /// absent for a message that could not be read as an event.
+    pub async fn record_attempt(
+        &self,
+        trail: Trail<'_>,
+        object: Option<(&str, &str)>,
+        outcome: &str,
+        reason: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO document_events (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(attempt.bucket)
-        .bind(attempt.key)
-        .bind(attempt.message_id)
-        .bind(attempt.attempt)
-        .bind(attempt.outcome)
-        .bind(attempt.reason)
-        .bind(attempt.duration_ms)
+        .bind(object.map(|(bucket, _)| bucket))
+        .bind(object.map(|(_, key)| key))
+        .bind(trail.message_id)
+        .bind(trail.attempt)
+        .bind(outcome)
+        .bind(reason)
+        .bind(trail.elapsed_ms())
         .execute(&self.pool)
         .await
         .map(drop)

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
-use docworker_shared::{Attempt, Notification, ObjectEvent, Trail};
+use docworker_shared::{Notification, ObjectEvent, Trail};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -291,28 +291,10 @@ impl Poller {
 
     /// Processes every record of the message and decides its fate.
     async fn settle(&self, message_id: &str, body: &str, receive_count: u32) -> Disposition {
-        let audit = |event: Option<&ObjectEvent>,
-                     outcome: &'static str,
-                     reason: Option<String>,
-                     started: Instant| {
-            let attempt = receive_count as i32;
-            let duration_ms = started.elapsed().as_millis() as i64;
-            let bucket = event.map(|e| e.bucket.clone());
-            let key = event.map(|e| e.key.clone());
-            async move {
-                let entry = Attempt {
-                    bucket: bucket.as_deref(),
-                    key: key.as_deref(),
-                    message_id,
-                    attempt,
-                    outcome,
-                    reason: reason.as_deref(),
-                    duration_ms,
-                };
-                if let Err(e) = self.pipeline.store.record_attempt(&entry).await {
-                    warn!(error = %e, "could not append to the audit trail (document_events)");
-                }
-            }
+        let trail = |started| Trail {
+            message_id,
+            attempt: receive_count as i32,
+            started,
         };
         let started = Instant::now();
         let events = match Notification::parse(body) {
@@ -327,27 +309,27 @@ impl Poller {
             Err(e) => {
                 error!(reason = %e, "poison message: not deleted, left for the dead-letter queue");
                 metrics::counter!(names::POISON_MESSAGES, "reason" => e.label()).increment(1);
-                audit(None, "poison", Some(e.to_string()), started).await;
+                self.audit(trail(started), None, "poison", Some(&e.to_string()))
+                    .await;
                 return Disposition::DeadLetter;
             }
         };
         for event in &events {
-            let started = Instant::now();
-            let trail = Trail {
-                message_id,
-                attempt: receive_count as i32,
-                started,
-            };
+            let trail = trail(Instant::now());
             let result = self.process_with_retries(event, trail).await;
             match &result {
                 Ok(processed) if processed.audited() => {}
-                Ok(processed) => audit(Some(event), processed.label(), None, started).await,
+                Ok(processed) => {
+                    self.audit(trail, Some(event), processed.label(), None)
+                        .await
+                }
                 Err(e) => {
                     let outcome = match e.class() {
                         Class::Retryable => "failed",
                         Class::Poison => "poison",
                     };
-                    audit(Some(event), outcome, Some(e.to_string()), started).await;
+                    self.audit(trail, Some(event), outcome, Some(&e.to_string()))
+                        .await;
                 }
             }
             if let Err(e) = result {
@@ -376,6 +358,26 @@ impl Poller {
             }
         }
         Disposition::Delete
+    }
+
+    /// Appends an attempt that wrote no row to the audit trail. Failing to is logged, not fatal:
+    /// the message's fate is already decided.
+    async fn audit(
+        &self,
+        trail: Trail<'_>,
+        event: Option<&ObjectEvent>,
+        outcome: &str,
+        reason: Option<&str>,
+    ) {
+        let object = event.map(|e| (e.bucket.as_str(), e.key.as_str()));
+        if let Err(e) = self
+            .pipeline
+            .store
+            .record_attempt(trail, object, outcome, reason)
+            .await
+        {
+            warn!(error = %e, "could not append to the audit trail (document_events)");
+        }
     }
 
     async fn process_with_retries(
