@@ -13,7 +13,7 @@ use std::rc::Rc;
 use chrono::NaiveDate;
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::header::DataElementHeader;
-use dicom_core::value::DataSetSequence;
+use dicom_core::value::{C, DataSetSequence};
 use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 use dicom_dictionary_std::tags;
@@ -348,12 +348,6 @@ fn known_vr(tag: Tag, vr: VR, value: PrimitiveValue) -> (VR, PrimitiveValue) {
     if bytes.is_empty() {
         return (known, PrimitiveValue::Empty);
     }
-    let numbers = |size: usize| {
-        bytes
-            .len()
-            .is_multiple_of(size)
-            .then(|| bytes.chunks_exact(size))
-    };
     let text = || {
         String::from_utf8_lossy(&bytes)
             .trim_end_matches(['\0', ' '])
@@ -379,51 +373,30 @@ fn known_vr(tag: Tag, vr: VR, value: PrimitiveValue) -> (VR, PrimitiveValue) {
                 .collect(),
         )),
         VR::LT | VR::ST | VR::UT | VR::UR => Some(PrimitiveValue::Str(text())),
-        VR::US => numbers(2)
-            .map(|c| PrimitiveValue::U16(c.map(|b| u16::from_le_bytes([b[0], b[1]])).collect())),
-        VR::SS => numbers(2)
-            .map(|c| PrimitiveValue::I16(c.map(|b| i16::from_le_bytes([b[0], b[1]])).collect())),
-        VR::UL => numbers(4).map(|c| {
-            PrimitiveValue::U32(
-                c.map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            )
-        }),
-        VR::SL => numbers(4).map(|c| {
-            PrimitiveValue::I32(
-                c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            )
-        }),
-        VR::FL => numbers(4).map(|c| {
-            PrimitiveValue::F32(
-                c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            )
-        }),
-        VR::FD => numbers(8).map(|c| {
-            PrimitiveValue::F64(
-                c.map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                    .collect(),
-            )
-        }),
-        VR::AT => numbers(4).map(|c| {
-            PrimitiveValue::Tags(
-                c.map(|b| {
-                    Tag(
-                        u16::from_le_bytes([b[0], b[1]]),
-                        u16::from_le_bytes([b[2], b[3]]),
-                    )
-                })
-                .collect(),
-            )
-        }),
+        VR::US => little_endian(&bytes, u16::from_le_bytes).map(PrimitiveValue::U16),
+        VR::SS => little_endian(&bytes, i16::from_le_bytes).map(PrimitiveValue::I16),
+        VR::UL => little_endian(&bytes, u32::from_le_bytes).map(PrimitiveValue::U32),
+        VR::SL => little_endian(&bytes, i32::from_le_bytes).map(PrimitiveValue::I32),
+        VR::FL => little_endian(&bytes, f32::from_le_bytes).map(PrimitiveValue::F32),
+        VR::FD => little_endian(&bytes, f64::from_le_bytes).map(PrimitiveValue::F64),
+        VR::AT => little_endian(&bytes, |[g0, g1, e0, e1]: [u8; 4]| {
+            Tag(u16::from_le_bytes([g0, g1]), u16::from_le_bytes([e0, e1]))
+        })
+        .map(PrimitiveValue::Tags),
         _ => None,
     };
     match converted {
         Some(converted) => (known, converted),
         None => (vr, value),
     }
+}
+
+/// A value of `N`-byte little-endian numbers, or `None` when the bytes are not a whole number of
+/// them.
+fn little_endian<const N: usize, T>(bytes: &[u8], from: fn([u8; N]) -> T) -> Option<C<T>> {
+    let (numbers, rest) = bytes.as_chunks::<N>();
+    rest.is_empty()
+        .then(|| numbers.iter().map(|number| from(*number)).collect())
 }
 
 /// The object new elements go into: the innermost open item, or the data set itself.
