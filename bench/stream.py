@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-import e2e  # noqa: F401  (installs what is missing and re-executes in the venv, like e2e.py)
+import e2e  # installs what is missing and re-executes in the venv; also root and the binary path
 from e2e import Process, cpu_seconds, peak_rss_mib, queue_depth, setup, wire
 
 import boto3
@@ -53,11 +53,8 @@ def large_dicom(size):
     pixels = size - len(header) - 12
     assert pixels > 0 and pixels % 2 == 0
     element = b"\xe0\x7f\x10\x00OW\x00\x00" + pixels.to_bytes(4, "little")
-    body = bytearray(size)
-    body[: len(header)] = header
-    body[len(header) : len(header) + 12] = element
-    body[len(header) + 12 :] = os.urandom(1 << 20) * (pixels >> 20) + os.urandom(pixels & ((1 << 20) - 1))
-    return bytes(body)
+    mib = os.urandom(1 << 20)
+    return b"".join([header, element, *[mib] * (pixels >> 20), os.urandom(pixels & ((1 << 20) - 1))])
 
 
 def openssl_speed(algorithm):
