@@ -22,7 +22,8 @@ fn main() {
                 match docworker_shared::dicom::read_header(std::io::BufReader::new(file), 64 << 20)
                 {
                     Ok(h) => serde_json::json!({
-                        "dicom": if with_json { h.json.clone() } else { serde_json::Value::Null },
+                        "json_attributes": count(&h.json),
+                        "dicom": if with_json { parsed(&h.json) } else { serde_json::Value::Null },
                         "file": path,
                         "transfer_syntax_uid": h.transfer_syntax_uid,
                         "study_instance_uid": h.study_instance_uid,
@@ -32,7 +33,6 @@ fn main() {
                         "modality": h.modality,
                         "study_date": h.study_date.map(|d| d.format("%Y%m%d").to_string()),
                         "patient_id_sha256": h.patient_id.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
-                        "json_attributes": h.json.as_object().map(|o| o.len()),
                     }),
                     Err(e) => serde_json::json!({"file": path, "rejected": e.to_string()}),
                 }
@@ -40,4 +40,16 @@ fn main() {
         };
         println!("{line}");
     }
+}
+
+/// The DICOM JSON as a value. shared's dev-dependencies turn on serde_json's `float_roundtrip`, so
+/// numbers come back exactly as the worker wrote them. Text that does not parse is printed as an
+/// error, which the comparison with pydicom counts as a disagreement.
+fn parsed(json: &str) -> serde_json::Value {
+    serde_json::from_str(json)
+        .unwrap_or_else(|e| serde_json::json!({"invalid DICOM JSON": e.to_string()}))
+}
+
+fn count(json: &str) -> Option<usize> {
+    parsed(json).as_object().map(|attributes| attributes.len())
 }

@@ -45,7 +45,7 @@ INSERT INTO documents AS d (
     patient_id, study_date, transfer_syntax_uid, dicom, integrity,
     uploaded_at, processed_at, processor_version)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, now(), $29)
+        $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     category              = EXCLUDED.category,
     title                 = COALESCE(d.title, EXCLUDED.title),

@@ -48,8 +48,18 @@ fn sniff_corpus_classifies_or_not() {
 #[test]
 fn dicom_header_corpus_reads_or_rejects() {
     let mut read = 0;
-    for (_, bytes) in corpus("dicom_header") {
-        read += usize::from(dicom::read_header(bytes.as_slice(), 1 << 20).is_ok());
+    for (name, bytes) in corpus("dicom_header") {
+        if let Ok(header) = dicom::read_header(bytes.as_slice(), 1 << 20) {
+            read += 1;
+            serde_json::from_str::<serde_json::Value>(&header.json).unwrap_or_else(|e| {
+                panic!("{}: the DICOM JSON does not parse: {e}", name.display())
+            });
+            assert!(
+                !header.json.contains("\\u0000"),
+                "{}: a NUL reached the JSON",
+                name.display()
+            );
+        }
     }
     assert!(read > 0, "the seeds include valid headers");
 }
