@@ -165,6 +165,56 @@ async fn each_object_costs_one_database_statement_and_deletes_are_batched() {
     );
 }
 
+/// A trickle of uploads, each alone in the queue when it arrives: without the linger every
+/// receive would carry one message. With it, the messages that arrive while the worker waits
+/// share the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickle_of_messages_shares_receive_requests() {
+    let mut stack = Stack::new("linger").await;
+    // The test environment logs docworker at debug, which includes each receive.
+    stack.start_worker(&[("DOCWORKER_RECEIVE_LINGER_MS", "500")]);
+    stack.wait_log("s3:TestEvent").await;
+    let objects = 12;
+    for i in 0..objects {
+        let dicom = SampleDicom {
+            sop_instance_uid: Some(format!("1.2.826.0.1.3680043.8.498.8.{i}")),
+            ..SampleDicom::default()
+        };
+        stack
+            .put(&format!("medical/{i}.dcm"), dicom.to_bytes(), None, &[])
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    for i in 0..objects {
+        let row = stack.wait_settled(&format!("medical/{i}.dcm")).await;
+        assert_eq!(row.status.as_str(), "finalized");
+    }
+    let (_, metrics) = stack.http_get("/metrics").await;
+    let (code, log) = stack.stop_worker();
+    assert_eq!(code, Some(0));
+
+    let (_, after_test_event) = log
+        .split_once("s3:TestEvent")
+        .expect("the test event was received");
+    let receives: Vec<u64> = after_test_event
+        .lines()
+        .filter(|line| line.contains("\"messages received\""))
+        .map(|line| field(line, "messages"))
+        .filter(|messages| *messages > 0)
+        .collect();
+    assert_eq!(receives.iter().sum::<u64>(), objects as u64, "{receives:?}");
+    assert!(
+        receives.len() <= objects / 2,
+        "{} receive requests for {objects} messages: {receives:?}",
+        receives.len()
+    );
+    assert!(
+        sample(&metrics, "docworker_receive_requests_total")
+            < sample(&metrics, "docworker_messages_received_total"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_readiness_answer() {
     let mut stack = Stack::new("health").await;

@@ -76,6 +76,7 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
         },
         concurrency: config.concurrency,
         shutdown_deadline: config.shutdown_deadline,
+        receive_linger: config.receive_linger,
         visibility_timeout: facts.visibility_timeout,
         database_down: AtomicBool::new(false),
         readiness,

@@ -144,6 +144,13 @@ pub struct RunArgs {
     /// timeout so the worker exits on its own terms.
     #[arg(long, env = "DOCWORKER_SHUTDOWN_DEADLINE_SECS", default_value_t = 25)]
     pub shutdown_deadline_secs: u64,
+    /// After a receive that returned some messages but fewer than asked for (the queue is
+    /// shallow), wait this long before the next one so that several messages share one
+    /// ReceiveMessage request. At a steady trickle each request otherwise carries one message:
+    /// SQS bills per request, and each costs the worker more CPU than the rest of a small
+    /// object's processing. Adds at most this much latency; 0 turns it off.
+    #[arg(long, env = "DOCWORKER_RECEIVE_LINGER_MS", default_value_t = 50)]
+    pub receive_linger_ms: u64,
     /// Use path-style S3 URLs. Defaults to on when `AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`
     /// points the SDK at an S3-compatible endpoint (emulators and most on-premise stores lack
     /// virtual-host DNS), off against AWS itself.
@@ -181,6 +188,7 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub max_dicom_header_bytes: u64,
     pub shutdown_deadline: Duration,
+    pub receive_linger: Duration,
     pub s3_path_style: bool,
     pub migrate: bool,
     pub metrics_addr: SocketAddr,
@@ -190,6 +198,9 @@ pub struct RunConfig {
 
 /// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
 const MAX_CONCURRENCY: usize = 1024;
+/// Upper bound on `DOCWORKER_RECEIVE_LINGER_MS`: beyond a second the wait costs latency that no
+/// saving in requests pays for.
+const MAX_RECEIVE_LINGER_MS: u64 = 1000;
 
 impl DatabaseArgs {
     pub fn validate(&self) -> Result<PgConnectOptions, ConfigError> {
@@ -240,6 +251,15 @@ impl RunArgs {
                 ),
             ));
         }
+        if self.receive_linger_ms > MAX_RECEIVE_LINGER_MS {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_RECEIVE_LINGER_MS",
+                format!(
+                    "must be at most {MAX_RECEIVE_LINGER_MS}, got {}",
+                    self.receive_linger_ms
+                ),
+            ));
+        }
         if self.max_dicom_header_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "DOCWORKER_MAX_DICOM_HEADER_BYTES",
@@ -265,6 +285,7 @@ impl RunArgs {
             concurrency: self.concurrency,
             max_dicom_header_bytes: self.max_dicom_header_bytes,
             shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
+            receive_linger: Duration::from_millis(self.receive_linger_ms),
             s3_path_style: self.s3_path_style.unwrap_or(endpoint_override),
             migrate: !self.no_migrate,
             metrics_addr,
@@ -300,6 +321,7 @@ mod tests {
         assert_eq!(config.max_object_bytes, 1_073_741_824);
         assert_eq!(config.concurrency, 16);
         assert_eq!(config.shutdown_deadline, Duration::from_secs(25));
+        assert_eq!(config.receive_linger, Duration::from_millis(50));
         assert!(config.migrate);
     }
 
@@ -341,6 +363,15 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("DOCWORKER_CONCURRENCY")
+        );
+        let mut slow = GOOD.to_vec();
+        slow.extend(["--receive-linger-ms", "1001"]);
+        assert!(
+            run_args(&slow)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("DOCWORKER_RECEIVE_LINGER_MS")
         );
         let mut empty = GOOD.to_vec();
         empty.extend(["--max-object-bytes", "0"]);

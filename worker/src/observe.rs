@@ -18,6 +18,7 @@ use tracing::info;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
+    pub const RECEIVE_REQUESTS: &str = "docworker_receive_requests_total";
     pub const MESSAGES_RECEIVED: &str = "docworker_messages_received_total";
     pub const MESSAGES_DELETED: &str = "docworker_messages_deleted_total";
     pub const MESSAGES_REQUEUED: &str = "docworker_messages_requeued_total";

@@ -199,7 +199,11 @@ impl Pipeline {
             .store
             .record(&facts, &outcome, self.processor_version, trail)
             .await?;
-        info!(content_type, integrity = integrity.as_str(), "finalized");
+        // On the object's span, so its "object settled" line says what was finalized and how
+        // it was verified, without a line of its own.
+        let span = Span::current();
+        span.record("content_type", content_type);
+        span.record("integrity", integrity.as_str());
         let lag = (chrono::Utc::now() - event.time)
             .to_std()
             .unwrap_or_default();

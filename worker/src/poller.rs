@@ -53,6 +53,9 @@ pub struct Poller {
     pub pipeline: Pipeline,
     pub concurrency: usize,
     pub shutdown_deadline: Duration,
+    /// How long to wait after a partial receive, so that the next request carries several
+    /// messages ([`linger_after`]).
+    pub receive_linger: Duration,
     /// The queue's visibility timeout: how long a received message stays hidden. The heartbeat
     /// extends in-flight messages by this much, a third of it before it runs out.
     pub visibility_timeout: Duration,
@@ -99,7 +102,9 @@ impl Poller {
                         .readiness
                         .queue_reachable
                         .store(true, Ordering::Release);
+                    metrics::counter!(names::RECEIVE_REQUESTS).increment(1);
                     metrics::counter!(names::MESSAGES_RECEIVED).increment(messages.len() as u64);
+                    debug!(wanted, messages = messages.len(), "messages received");
                     messages
                 }
                 Err(e) => {
@@ -115,6 +120,7 @@ impl Poller {
                     }
                 }
             };
+            let linger = linger_after(messages.len(), wanted, poller.receive_linger);
             let mut first = Some(first);
             for message in messages {
                 let permit = match first.take() {
@@ -133,6 +139,12 @@ impl Poller {
                     metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
                     drop(permit);
                 });
+            }
+            if let Some(linger) = linger {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(linger) => {}
+                }
             }
         }
         tracker.close();
@@ -245,7 +257,7 @@ impl Poller {
                     span.record("outcome", "left_for_dlq");
                 }
             }
-            info!("message settled");
+            debug!("message settled");
         }
         .instrument(span)
         .await
@@ -385,15 +397,21 @@ impl Poller {
         event: &ObjectEvent,
         trail: Trail<'_>,
     ) -> Result<Processed, ProcessError> {
+        // The one line an object leaves at `info` is its "object settled", from this span: it
+        // carries the message id too, so it reads alone (JSON logs print the current span only).
         let span = info_span!(
             "object",
+            message_id = trail.message_id,
             bucket = %event.bucket,
             key = %event.key,
             event = %event.name,
             size = field::Empty,
+            content_type = field::Empty,
+            integrity = field::Empty,
             outcome = field::Empty,
+            duration_ms = field::Empty,
         );
-        span.in_scope(|| info!("processing object"));
+        span.in_scope(|| debug!("processing object"));
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(5))
@@ -409,6 +427,7 @@ impl Poller {
             .instrument(span.clone())
             .await?;
         span.record("outcome", processed.label());
+        span.record("duration_ms", trail.started.elapsed().as_millis() as u64);
         metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
         span.in_scope(|| info!(outcome = processed.label(), "object settled"));
         Ok(processed)
@@ -427,6 +446,15 @@ impl Poller {
             warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not delay the message; it returns after the queue's visibility timeout");
         }
     }
+}
+
+/// Whether to wait before the next receive. A partial batch means messages arrive more slowly
+/// than the worker takes them, so each long poll returns with the first one; waiting a moment
+/// lets a few gather for the next request. A full batch (a backlog) or an empty long poll (an
+/// idle queue) receives again at once. The messages wait in SQS, still visible to any other
+/// consumer, so nothing is held while the worker waits.
+fn linger_after(received: usize, wanted: usize, linger: Duration) -> Option<Duration> {
+    (received > 0 && received < wanted && !linger.is_zero()).then_some(linger)
 }
 
 fn requeue_delay(receive_count: u32) -> Duration {
@@ -462,6 +490,24 @@ mod tests {
         assert_eq!(requeue_delay(4), Duration::from_secs(240));
         assert_eq!(requeue_delay(6), Duration::from_secs(900));
         assert_eq!(requeue_delay(u32::MAX), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn only_a_partial_batch_waits_before_the_next_receive() {
+        let linger = Duration::from_millis(50);
+        assert_eq!(linger_after(1, 10, linger), Some(linger));
+        assert_eq!(linger_after(9, 10, linger), Some(linger));
+        assert_eq!(
+            linger_after(10, 10, linger),
+            None,
+            "a backlog: receive again"
+        );
+        assert_eq!(
+            linger_after(0, 10, linger),
+            None,
+            "an idle queue: poll again"
+        );
+        assert_eq!(linger_after(1, 10, Duration::ZERO), None, "turned off");
     }
 
     #[test]
