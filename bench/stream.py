@@ -5,7 +5,8 @@ measured in the same run with `openssl speed -evp sha256` and `-evp md5`.
 The object is uploaded with boto3 (which sends a CRC32 checksum, as current AWS SDKs do and as S3
 now stores for every object), so the worker verifies the transfer with the SDK's CRC32 and computes
 no MD5: the slowest digest it computes is SHA-256. Reported: the worker's processing time (the
-`duration_ms` of its object span, from the start of the object to its committed row), throughput as a fraction of
+`duration_ms` of its `object settled` line, from the start of the object to its committed row,
+split into the wait for GetObject's answer and the streaming of the body, from its `body read` line), throughput as a fraction of
 openssl's SHA-256 speed, the worker's CPU time for the object, its peak RSS (VmHWM), and how fast
 moto itself serves the same object to curl (the source's own ceiling, since moto is a Python
 server).
@@ -67,21 +68,35 @@ def openssl_speed(algorithm):
 
 
 def curl_speed(bucket):
+    """moto serving the object to curl: bytes/s over the whole request, and seconds to the first
+    byte (moto reads the whole object before it answers)."""
     url = boto3.client("s3").generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY}, ExpiresIn=600)
-    out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-w", "%{speed_download}", url], capture_output=True, text=True, check=True)
-    return float(out.stdout)
+    out = subprocess.run(
+        ["curl", "-sf", "-o", "/dev/null", "-w", "%{speed_download} %{time_starttransfer}", url],
+        capture_output=True, text=True, check=True,
+    )
+    speed, first_byte = out.stdout.split()
+    return float(speed), float(first_byte)
 
 
-def settled_duration_ms(log_path):
-    """The object's processing time, from its `object settled` line (the `duration_ms` of its span,
-    from the start of the object to its committed row)."""
-    durations = []
+def settled_times(log_path):
+    """From the worker's log: the object's `duration_ms` (start of the object to the committed row,
+    on its `object settled` line), and `fetch_ms` (until GetObject answered) and `stream_ms`
+    (reading the body) from its `body read` line, which the worker writes at debug."""
+    times = {}
     with open(log_path) as f:
         for line in f:
-            if '"object settled"' in line:
-                record = json.loads(line)
-                durations.append(record.get("span", {}).get("duration_ms") or record.get("duration_ms"))
-    return max(d for d in durations if d is not None)
+            if "large.dcm" not in line:
+                continue
+            record = json.loads(line)
+            if record.get("message") == "object settled":
+                times["duration_ms"] = record["duration_ms"] / 1000
+            elif record.get("message") == "body read":
+                times["fetch_ms"] = record["fetch_ms"] / 1000
+                times["stream_ms"] = record["stream_ms"] / 1000
+    if len(times) != 3:
+        sys.exit(f"stream: no 'object settled' and 'body read' lines for the object in {log_path}")
+    return times
 
 
 def main():
@@ -103,6 +118,7 @@ def main():
         DOCWORKER_METRICS_ADDR="127.0.0.1:0",
         DOCWORKER_LOG_FORMAT="json",
         DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
+        RUST_LOG="info,docworker::pipeline=debug",
     )
     argv = [args.worker or e2e.RELEASE_WORKER, "run", "--no-migrate"]
     worker = Process("docworker", argv, env, log_path, database_url, bucket, "documents", "status = 'finalized'")
@@ -125,15 +141,16 @@ def main():
         cpu = cpu_seconds(worker.pid) - cpu_before
         rss = peak_rss_mib(worker.pid)
         integrity = worker.db.execute("SELECT integrity FROM documents WHERE bucket = %s", (bucket,)).fetchone()[0]
-        duration = settled_duration_ms(log_path) / 1000
-        moto = curl_speed(bucket)
+        times = settled_times(log_path)
+        moto, moto_first_byte = curl_speed(bucket)
     finally:
         worker.stop()
         s3.delete_object(Bucket=bucket, Key=KEY)
         s3.delete_bucket(Bucket=bucket)
         sqs.delete_queue(QueueUrl=queue_url)
 
-    throughput = size / duration
+    duration, streaming = times["duration_ms"], times["stream_ms"]
+    throughput, streamed = size / duration, size / streaming
     cpu_model = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
     )
@@ -144,12 +161,14 @@ def main():
     print(f"| openssl speed -evp sha256 (1 core, 64 KiB blocks) | {sha256 / 1e9:.2f} GB/s |")
     print(f"| openssl speed -evp md5 (1 core, 64 KiB blocks) | {md5 / 1e9:.2f} GB/s |")
     print(f"| integrity check the worker used | {integrity} (digests computed: SHA-256; CRC32 by the SDK) |")
-    print(f"| worker: receive to settled | {duration:.2f} s |")
-    print(f"| worker throughput | {throughput / 1e9:.2f} GB/s |")
-    print(f"| worker throughput / openssl SHA-256 | {throughput / sha256:.0%} |")
+    print(f"| worker: object start to committed row | {duration:.2f} s |")
+    print(f"| of which waiting for GetObject's answer (moto's first byte) | {times['fetch_ms']:.2f} s |")
+    print(f"| of which streaming the body (first to last byte: hash, sniff, header) | {streaming:.2f} s |")
+    print(f"| worker throughput, whole object | {throughput / 1e9:.2f} GB/s = {throughput / sha256:.0%} of SHA-256 |")
+    print(f"| worker throughput, streaming the body | {streamed / 1e9:.2f} GB/s = {streamed / sha256:.0%} of SHA-256 |")
     print(f"| worker CPU time for the object | {cpu:.2f} s ({size / cpu / 1e9:.2f} GB per CPU-second) |")
     print(f"| worker peak RSS (VmHWM) | {rss:.1f} MiB |")
-    print(f"| moto serving the same object to curl | {moto / 1e9:.2f} GB/s |")
+    print(f"| moto serving the same object to curl | {moto / 1e9:.2f} GB/s, first byte after {moto_first_byte:.2f} s |")
     print(f"| worker throughput / moto to curl | {throughput / moto:.0%} |")
 
 

@@ -73,6 +73,33 @@ pub const MAX_SEQUENCE_DEPTH: usize = 64;
 /// `limit` bytes are read, and no element may declare more than `limit` bytes, so memory stays
 /// bounded whatever the file claims.
 pub fn read_header<R: Read>(reader: R, limit: u64) -> Result<DicomHeader, Rejection> {
+    let (meta, written) = parse(reader, limit)?;
+    header_of(&meta, written)
+}
+
+/// Reads the header from an object's first bytes, when they hold all of it. Most headers are a
+/// few KiB and end where Pixel Data begins, well inside the prefix the worker keeps to recognise
+/// the content, so the header is read there and then instead of streaming the object to a
+/// parser on another thread. `whole_object` says the prefix is the entire object.
+///
+/// `None` when the prefix may end before the header does: the parse failed (perhaps only for
+/// want of the bytes after the prefix), or the data set ended with the prefix without reaching
+/// the pixels. The caller then reads the header from the stream with [`read_header`].
+pub fn read_header_from_prefix(
+    prefix: &[u8],
+    whole_object: bool,
+    limit: u64,
+) -> Option<Result<DicomHeader, Rejection>> {
+    match parse(prefix, limit) {
+        parsed if whole_object => {
+            Some(parsed.and_then(|(meta, written)| header_of(&meta, written)))
+        }
+        Ok((meta, written)) if written.reached_pixels => Some(header_of(&meta, written)),
+        _ => None,
+    }
+}
+
+fn parse<R: Read>(reader: R, limit: u64) -> Result<(FileMetaTable, json::Written), Rejection> {
     let exhausted = Rc::new(Cell::new(false));
     let budget = Budget {
         inner: reader,
@@ -80,12 +107,11 @@ pub fn read_header<R: Read>(reader: R, limit: u64) -> Result<DicomHeader, Reject
         exhausted: exhausted.clone(),
     };
     let too_large = Rejection::DicomHeaderTooLarge { limit };
-    let result = read_parts(budget, limit);
-    match result {
+    match read_parts(budget, limit) {
         Err(_) if exhausted.get() => Err(too_large),
         Err(Unreadable::TooLarge) => Err(too_large),
         Err(Unreadable::Because(reason)) => Err(Rejection::DicomUnreadable(reason)),
-        Ok((meta, written)) => header_of(&meta, written),
+        Ok(parts) => Ok(parts),
     }
 }
 
@@ -429,6 +455,52 @@ mod tests {
         assert!(
             read_header(bytes.as_slice(), 256 << 10).is_ok(),
             "an 8 MiB image needs only its header"
+        );
+    }
+
+    /// Every cut of the file: the prefix read gives the full read's header once the prefix holds
+    /// the Pixel Data element's header, and leaves it to the stream before that, including at the
+    /// cut just before Pixel Data, where the data set ends cleanly but the file goes on.
+    #[test]
+    fn a_prefix_gives_the_header_only_when_it_holds_all_of_it() {
+        let bytes = SampleDicom::default().to_bytes();
+        let full = read_header(bytes.as_slice(), 1 << 20).expect("reads");
+        let pixels = bytes
+            .windows(4)
+            .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00])
+            .expect("a Pixel Data tag");
+        for cut in 0..bytes.len() {
+            let read = read_header_from_prefix(&bytes[..cut], false, 1 << 20);
+            // The element header is 12 bytes in explicit VR little endian (OW: 4-byte length).
+            if cut >= pixels + 12 {
+                assert_eq!(read, Some(Ok(full.clone())), "cut at {cut}");
+            } else {
+                assert_eq!(read, None, "cut at {cut}");
+            }
+        }
+        assert_eq!(
+            read_header_from_prefix(&bytes, true, 1 << 20),
+            Some(Ok(full.clone()))
+        );
+        let no_pixels = &bytes[..pixels];
+        assert_eq!(
+            read_header_from_prefix(no_pixels, true, 1 << 20),
+            Some(Ok(full)),
+            "a whole file without pixels is complete at its end"
+        );
+    }
+
+    #[test]
+    fn a_whole_object_in_the_prefix_gets_its_verdict_there() {
+        let bytes = SampleDicom::default().to_bytes();
+        let cut = &bytes[..400];
+        assert!(matches!(
+            read_header_from_prefix(cut, true, 1 << 20),
+            Some(Err(Rejection::DicomUnreadable(_)))
+        ));
+        assert_eq!(
+            read_header_from_prefix(&bytes, true, 300),
+            Some(Err(Rejection::DicomHeaderTooLarge { limit: 300 }))
         );
     }
 

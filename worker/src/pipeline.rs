@@ -1,10 +1,12 @@
 //! Processing one S3 event, top to bottom: fetch, stream and verify, decide, record.
 
+use std::time::Instant;
+
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use docworker_shared::dicom::{self, DicomHeader};
 use docworker_shared::sniff::{self, SNIFF_LEN};
-use docworker_shared::verify::{self, Digested, Digests};
+use docworker_shared::verify::{self, Digested, Digests, Integrity};
 use docworker_shared::{
     Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
     Rejection, Trail, category,
@@ -12,7 +14,7 @@ use docworker_shared::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::{StreamReader, SyncIoBridge};
-use tracing::{Instrument, Span, info, warn};
+use tracing::{Instrument, Span, debug, info, warn};
 
 use crate::error::{ProcessError, Settles};
 use crate::fetch::{self, Head};
@@ -21,7 +23,10 @@ use crate::observe::names;
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Processed {
-    Finalized,
+    Finalized {
+        content_type: &'static str,
+        integrity: Integrity,
+    },
     Rejected(Rejection),
     Deleted,
     /// A newer event for the same key was already applied; this one changed nothing.
@@ -37,7 +42,7 @@ pub enum Processed {
 impl Processed {
     pub fn label(&self) -> &'static str {
         match self {
-            Processed::Finalized => "finalized",
+            Processed::Finalized { .. } => "finalized",
             Processed::Rejected(_) => "rejected",
             Processed::Deleted => "deleted",
             Processed::Stale => "stale",
@@ -126,9 +131,11 @@ impl Pipeline {
         }
 
         // 2. Open the one GetObject and check what its headers already tell.
+        let asked = Instant::now();
         let opened = fetch::open(&self.s3, event).await?;
         let head = opened.head;
         let facts = facts(event, &head);
+        let fetch_ms = asked.elapsed().as_millis() as u64;
         Span::current().record("size", head.content_length);
         if head.content_length > self.max_object_bytes {
             // Dropping the body closes the connection before the bytes are read.
@@ -147,9 +154,17 @@ impl Pipeline {
             (None, true, Some(etag)) => verify::plain_md5_etag(etag),
             _ => None,
         };
+        let reading = Instant::now();
         let streamed = self
             .stream(event, opened.body, Digests::new(etag_md5))
             .await?;
+        // Time to S3's answer apart from time reading the body: a slow source and a slow worker
+        // look alike in the object's total.
+        debug!(
+            fetch_ms,
+            stream_ms = reading.elapsed().as_millis() as u64,
+            "body read"
+        );
 
         // 4. Decide: integrity, then type, then the DICOM header.
         let empty_etag = String::new();
@@ -199,16 +214,17 @@ impl Pipeline {
             .store
             .record(&facts, &outcome, self.processor_version, trail)
             .await?;
-        // On the object's span, so its "object settled" line says what was finalized and how
-        // it was verified, without a line of its own.
-        let span = Span::current();
-        span.record("content_type", content_type);
-        span.record("integrity", integrity.as_str());
         let lag = (chrono::Utc::now() - event.time)
             .to_std()
             .unwrap_or_default();
         metrics::histogram!(names::LAG_SECONDS).record(lag.as_secs_f64());
-        Ok(settled(applied, Processed::Finalized))
+        Ok(settled(
+            applied,
+            Processed::Finalized {
+                content_type,
+                integrity,
+            },
+        ))
     }
 
     async fn reject(
@@ -244,7 +260,7 @@ impl Pipeline {
         let mut prefix: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
         let mut held: Vec<Bytes> = Vec::new();
         let mut detected = None;
-        let mut parser: Option<Parser> = None;
+        let mut header = Header::None;
         loop {
             let chunk = match body.try_next().await {
                 Ok(Some(chunk)) => chunk,
@@ -261,8 +277,8 @@ impl Pipeline {
             digests.update(&chunk);
             metrics::counter!(names::BYTES_STREAMED).increment(chunk.len() as u64);
             if detected.is_some() {
-                if let Some(p) = &mut parser {
-                    p.feed(chunk).await;
+                if let Header::Parsing(parser) = &mut header {
+                    parser.feed(chunk).await;
                 }
                 continue;
             }
@@ -271,17 +287,20 @@ impl Pipeline {
             held.push(chunk);
             if prefix.len() == SNIFF_LEN {
                 detected = Some(sniff::sniff(&prefix));
-                parser = self.start_parser(&prefix, std::mem::take(&mut held)).await;
+                header = self
+                    .start_header(&prefix, std::mem::take(&mut held), false)
+                    .await;
             }
         }
         if detected.is_none() {
             // The whole object fit in the prefix.
             detected = Some(sniff::sniff(&prefix));
-            parser = self.start_parser(&prefix, held).await;
+            header = self.start_header(&prefix, held, true).await;
         }
-        let dicom = match parser {
-            Some(parser) => Some(parser.finish().await?),
-            None => None,
+        let dicom = match header {
+            Header::None => None,
+            Header::Read(read) => Some(read),
+            Header::Parsing(parser) => Some(parser.finish().await?),
         };
         Ok(Streamed {
             digests,
@@ -291,17 +310,33 @@ impl Pipeline {
         })
     }
 
-    /// Starts the header parser when the prefix says DICOM, replaying the chunks seen so far.
-    async fn start_parser(&self, prefix: &[u8], held: Vec<Bytes>) -> Option<Parser> {
+    /// Reads the header from the prefix when it holds all of it (most do: a few KiB before the
+    /// pixels), here on the runtime thread, since at most `SNIFF_LEN` bytes are parsed. Otherwise
+    /// starts the parser on a blocking thread, replaying the chunks seen so far.
+    async fn start_header(&self, prefix: &[u8], held: Vec<Bytes>, whole_object: bool) -> Header {
         if !sniff::is_dicom(prefix) {
-            return None;
+            return Header::None;
         }
-        let mut parser = Parser::spawn(self.max_dicom_header_bytes);
+        let limit = self.max_dicom_header_bytes;
+        if let Some(read) = dicom::read_header_from_prefix(prefix, whole_object, limit) {
+            return Header::Read(read);
+        }
+        let mut parser = Parser::spawn(limit);
         for chunk in held {
             parser.feed(chunk).await;
         }
-        Some(parser)
+        Header::Parsing(parser)
     }
+}
+
+/// Where a DICOM header comes from, once the prefix has been seen.
+enum Header {
+    /// Not DICOM.
+    None,
+    /// Read from the prefix.
+    Read(Result<DicomHeader, Rejection>),
+    /// Being read from the stream, on a blocking thread.
+    Parsing(Parser),
 }
 
 struct Streamed {

@@ -224,8 +224,6 @@ impl Poller {
             replayed = message
                 .message_attributes()
                 .is_some_and(|a| a.contains_key(REPLAY_ATTRIBUTE)),
-            outcome = field::Empty,
-            duration_ms = field::Empty,
         );
         async {
             let started = Instant::now();
@@ -240,24 +238,21 @@ impl Poller {
                 receive_count,
             );
             let disposition = self.with_heartbeat(receipt, work).await;
-            let span = tracing::Span::current();
-            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            let duration_ms = started.elapsed().as_millis() as u64;
             metrics::histogram!(names::PROCESSING_SECONDS).record(started.elapsed().as_secs_f64());
-            match disposition {
+            let outcome = match disposition {
                 Disposition::Delete => {
-                    span.record("outcome", "deleted");
                     deletes.delete(message_id, receipt).await;
+                    "deleted"
                 }
                 Disposition::Requeue(delay) => {
-                    span.record("outcome", "requeued");
                     metrics::counter!(names::MESSAGES_REQUEUED).increment(1);
                     self.requeue(receipt, delay).await;
+                    "requeued"
                 }
-                Disposition::DeadLetter => {
-                    span.record("outcome", "left_for_dlq");
-                }
-            }
-            debug!("message settled");
+                Disposition::DeadLetter => "left_for_dlq",
+            };
+            debug!(outcome, duration_ms, "message settled");
         }
         .instrument(span)
         .await
@@ -397,8 +392,10 @@ impl Poller {
         event: &ObjectEvent,
         trail: Trail<'_>,
     ) -> Result<Processed, ProcessError> {
-        // The one line an object leaves at `info` is its "object settled", from this span: it
-        // carries the message id too, so it reads alone (JSON logs print the current span only).
+        // The one line an object leaves at `info` is its "object settled", in this span: the span
+        // carries the message id too, so the line reads alone (JSON logs print the current span
+        // only). What is known only at the end goes in that event rather than into the span:
+        // each `Span::record` re-serializes the span's JSON fields.
         let span = info_span!(
             "object",
             message_id = trail.message_id,
@@ -406,10 +403,6 @@ impl Poller {
             key = %event.key,
             event = %event.name,
             size = field::Empty,
-            content_type = field::Empty,
-            integrity = field::Empty,
-            outcome = field::Empty,
-            duration_ms = field::Empty,
         );
         span.in_scope(|| debug!("processing object"));
         let backoff = ExponentialBuilder::default()
@@ -426,10 +419,21 @@ impl Poller {
             })
             .instrument(span.clone())
             .await?;
-        span.record("outcome", processed.label());
-        span.record("duration_ms", trail.started.elapsed().as_millis() as u64);
         metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
-        span.in_scope(|| info!(outcome = processed.label(), "object settled"));
+        let duration_ms = trail.started.elapsed().as_millis() as u64;
+        span.in_scope(|| match &processed {
+            Processed::Finalized {
+                content_type,
+                integrity,
+            } => info!(
+                outcome = processed.label(),
+                content_type,
+                integrity = integrity.as_str(),
+                duration_ms,
+                "object settled"
+            ),
+            _ => info!(outcome = processed.label(), duration_ms, "object settled"),
+        });
         Ok(processed)
     }
 

@@ -31,6 +31,9 @@ use super::{FIRST_PIXEL_TAG, MAX_INLINE_BINARY, MAX_SEQUENCE_DEPTH, Unreadable, 
 pub(super) struct Written {
     pub json: String,
     pub promoted: Promoted,
+    /// The tokens reached the pixels: nothing of the header can follow. Otherwise they simply
+    /// ended, which is the end of the header only if it was the end of the file.
+    pub reached_pixels: bool,
 }
 
 /// Top-level values of the attributes the `Document` row has columns for, each as its values
@@ -84,12 +87,14 @@ where
     let mut header = None;
     let mut held: u64 = 0;
     let mut depth = 0;
+    let mut reached_pixels = false;
     out.open('{');
     for token in tokens {
         let token = token.map_err(|e| because("Could not read data set token", e))?;
         match token {
             DataToken::ElementHeader(h) => {
                 if stack.is_empty() && h.tag >= FIRST_PIXEL_TAG {
+                    reached_pixels = true;
                     break;
                 }
                 // Refuse before the parser allocates what the header claims.
@@ -139,6 +144,7 @@ where
             }
             DataToken::SequenceStart { tag, .. } => {
                 if stack.is_empty() && tag >= FIRST_PIXEL_TAG {
+                    reached_pixels = true;
                     break;
                 }
                 if matches!(stack.last(), Some(Level::Sequence | Level::Pixels)) {
@@ -158,6 +164,7 @@ where
             }
             DataToken::PixelSequenceStart => {
                 if stack.is_empty() {
+                    reached_pixels = true;
                     break;
                 }
                 stack.push(Level::Pixels);
@@ -202,6 +209,7 @@ where
     Ok(Written {
         json: out.text,
         promoted,
+        reached_pixels,
     })
 }
 
