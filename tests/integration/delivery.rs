@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use docworker_shared::fixtures::{self, SampleDicom};
 use serde_json::Value;
 
-use crate::helpers::{Options, Stack, WAIT, created_event};
+use crate::helpers::{Options, Stack, WAIT, created_event, sha256_hex};
 
 fn with_object(mut event: Value, version_id: Option<&str>, sequencer: &str) -> String {
     let object = &mut event["Records"][0]["s3"]["object"];
@@ -456,11 +456,17 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
     }
     .to_bytes();
     let total = bytes.len();
+    let sha256 = sha256_hex(&bytes);
     stack.put("medical/large.dcm", bytes, None, &[]).await;
     stack.start_worker(&[]);
     let row = stack.wait_settled("medical/large.dcm").await;
     assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
     assert_eq!(row.file_size, Some(total as i64));
+    assert_eq!(
+        row.sha256.as_deref(),
+        Some(sha256.as_str()),
+        "hashed on a thread while streaming, the same digest"
+    );
     let peak = stack.worker_peak_rss();
     stack.wait_queue_empty().await;
     let log = stack.worker_log();

@@ -536,3 +536,18 @@ pub fn created_event(bucket: &str, key: &str, size: u64, etag: &str) -> serde_js
                "object": {"key": encoded, "size": size, "eTag": etag.trim_matches('"')}}
     }]})
 }
+
+/// The SHA-256 of `bytes` as lowercase hex, by coreutils rather than by the worker's own code.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&digest.stdout)[..64].to_owned()
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use docworker_shared::fixtures::{self, SampleDicom, TRANSFER_SYNTAXES};
 
-use crate::helpers::{Options, Stack, created_event};
+use crate::helpers::{Options, Stack, created_event, sha256_hex};
 
 fn sample(ts: &str, n: usize) -> SampleDicom {
     SampleDicom {
@@ -64,20 +64,6 @@ async fn dicom_in_every_transfer_syntax_is_finalized_with_uids_and_json() {
     let (code, log) = stack.stop_worker();
     assert_eq!(code, Some(0), "clean exit on SIGTERM");
     assert!(log.contains("s3:TestEvent"), "the TestEvent was recognised");
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(bytes)?;
-            child.wait_with_output()
-        })
-        .expect("sha256sum");
-    String::from_utf8_lossy(&digest.stdout)[..64].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

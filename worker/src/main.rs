@@ -21,11 +21,11 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(cli.log_format);
-    // One runtime thread: docworker's async work is network I/O plus hashing each chunk as it
-    // arrives, and the DICOM header parse runs on a blocking thread. Measured against the
-    // multi-threaded runtime, this spends 13% less CPU per small object (fewer cross-thread
-    // wake-ups) and streams a 1 GiB object as fast with less CPU; hashing on a separate thread
-    // was measured too and only added CPU (docs/performance.md). More cores: more workers.
+    // One runtime thread: docworker's async work is network I/O plus hashing each chunk of a
+    // small object as it arrives; large objects are hashed, and long DICOM headers parsed, on
+    // blocking threads. Measured against the multi-threaded runtime, this spends 13% less CPU
+    // per small object (fewer cross-thread wake-ups) and streams a 1 GiB object as fast with
+    // less CPU (docs/performance.md). More cores: more workers.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

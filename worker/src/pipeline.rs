@@ -155,9 +155,13 @@ impl Pipeline {
             _ => None,
         };
         let reading = Instant::now();
-        let streamed = self
-            .stream(event, opened.body, Digests::new(etag_md5))
-            .await?;
+        let digests = Digests::new(etag_md5);
+        let hashing = if head.content_length >= HASH_ON_THREAD_FROM {
+            Hashing::on_thread(digests)
+        } else {
+            Hashing::Here(digests)
+        };
+        let streamed = self.stream(event, opened.body, hashing).await?;
         // Time to S3's answer apart from time reading the body: a slow source and a slow worker
         // look alike in the object's total.
         debug!(
@@ -248,15 +252,17 @@ impl Pipeline {
     }
 
     /// Reads the body once. Every chunk feeds the digests; the first `SNIFF_LEN` bytes are kept to
-    /// recognise the content; when it is DICOM, the chunks (from the first) also flow to a parser
-    /// on a blocking thread until it has the header. Memory is bounded by the sniff prefix, the
-    /// parser's queue and the header itself, whatever the object's size.
+    /// recognise the content and, when it is DICOM, to read the header if it ends there; a longer
+    /// header is read by a parser on a blocking thread that the chunks (from the first) flow to.
+    /// Memory is bounded by the sniff prefix, the parser's and the hashing thread's queues and
+    /// the header itself, whatever the object's size.
     async fn stream(
         &self,
         event: &ObjectEvent,
         mut body: ByteStream,
-        mut digests: Digests,
+        mut hashing: Hashing,
     ) -> Result<Streamed, ProcessError> {
+        let streamed_bytes = metrics::counter!(names::BYTES_STREAMED);
         let mut prefix: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
         let mut held: Vec<Bytes> = Vec::new();
         let mut detected = None;
@@ -269,13 +275,13 @@ impl Pipeline {
                     return Err(ProcessError::Body {
                         bucket: event.bucket.clone(),
                         key: event.key.clone(),
-                        bytes: digests.bytes(),
+                        bytes: hashing.bytes(),
                         source: e.into(),
                     });
                 }
             };
-            digests.update(&chunk);
-            metrics::counter!(names::BYTES_STREAMED).increment(chunk.len() as u64);
+            streamed_bytes.increment(chunk.len() as u64);
+            hashing.update(&chunk).await;
             if detected.is_some() {
                 if let Header::Parsing(parser) = &mut header {
                     parser.feed(chunk).await;
@@ -303,7 +309,7 @@ impl Pipeline {
             Header::Parsing(parser) => Some(parser.finish().await?),
         };
         Ok(Streamed {
-            digests,
+            digests: hashing.finish().await?,
             prefix,
             detected: detected.flatten(),
             dicom,
@@ -326,6 +332,91 @@ impl Pipeline {
             parser.feed(chunk).await;
         }
         Header::Parsing(parser)
+    }
+}
+
+/// Objects from this size are hashed on a blocking thread while the I/O task reads on: SHA-256
+/// is most of the CPU an object costs, and overlapping it with the socket reads streams large
+/// objects faster. Below it, handing chunks to a thread costs more than it saves.
+const HASH_ON_THREAD_FROM: u64 = 16 << 20;
+/// Bytes handed to the hashing thread at a time, and batches waiting for it: bounds the memory a
+/// large object holds to about three batches.
+const HASH_BATCH_BYTES: usize = 1 << 20;
+const HASH_QUEUE_BATCHES: usize = 2;
+
+/// Where an object's digests are computed.
+enum Hashing {
+    Here(Digests),
+    Thread {
+        batch: Vec<Bytes>,
+        batched: usize,
+        bytes: u64,
+        batches: mpsc::Sender<Vec<Bytes>>,
+        task: tokio::task::JoinHandle<Digests>,
+    },
+}
+
+impl Hashing {
+    fn on_thread(mut digests: Digests) -> Hashing {
+        let (batches, mut rx) = mpsc::channel::<Vec<Bytes>>(HASH_QUEUE_BATCHES);
+        let task = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = rx.blocking_recv() {
+                batch.iter().for_each(|chunk| digests.update(chunk));
+            }
+            digests
+        });
+        Hashing::Thread {
+            batch: Vec::new(),
+            batched: 0,
+            bytes: 0,
+            batches,
+            task,
+        }
+    }
+
+    async fn update(&mut self, chunk: &Bytes) {
+        match self {
+            Hashing::Here(digests) => digests.update(chunk),
+            Hashing::Thread {
+                batch,
+                batched,
+                bytes,
+                batches,
+                ..
+            } => {
+                *bytes += chunk.len() as u64;
+                *batched += chunk.len();
+                batch.push(chunk.clone());
+                if *batched >= HASH_BATCH_BYTES {
+                    *batched = 0;
+                    // The thread only stops when this side is dropped.
+                    let _ = batches.send(std::mem::take(batch)).await;
+                }
+            }
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            Hashing::Here(digests) => digests.bytes(),
+            Hashing::Thread { bytes, .. } => *bytes,
+        }
+    }
+
+    async fn finish(self) -> Result<Digests, ProcessError> {
+        match self {
+            Hashing::Here(digests) => Ok(digests),
+            Hashing::Thread {
+                batch,
+                batches,
+                task,
+                ..
+            } => {
+                let _ = batches.send(batch).await;
+                drop(batches);
+                Ok(task.await?)
+            }
+        }
     }
 }
 
