@@ -421,18 +421,20 @@ impl Poller {
             .await?;
         metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
         let duration_ms = trail.started.elapsed().as_millis() as u64;
-        span.in_scope(|| match &processed {
+        // Only a finalized object has a verified type and integrity check; `None` fields are
+        // left out of the line.
+        let (content_type, integrity) = match &processed {
             Processed::Finalized {
                 content_type,
                 integrity,
-            } => info!(
+            } => (Some(*content_type), Some(integrity.as_str())),
+            _ => (None, None),
+        };
+        span.in_scope(|| {
+            info!(
                 outcome = processed.label(),
-                content_type,
-                integrity = integrity.as_str(),
-                duration_ms,
-                "object settled"
-            ),
-            _ => info!(outcome = processed.label(), duration_ms, "object settled"),
+                content_type, integrity, duration_ms, "object settled"
+            )
         });
         Ok(processed)
     }
