@@ -21,19 +21,22 @@ fn main() {
             Ok(file) => {
                 match docworker_shared::dicom::read_header(std::io::BufReader::new(file), 64 << 20)
                 {
-                    Ok(h) => serde_json::json!({
-                        "json_attributes": count(&h.json),
-                        "dicom": if with_json { parsed(&h.json) } else { serde_json::Value::Null },
-                        "file": path,
-                        "transfer_syntax_uid": h.transfer_syntax_uid,
-                        "study_instance_uid": h.study_instance_uid,
-                        "series_instance_uid": h.series_instance_uid,
-                        "sop_instance_uid": h.sop_instance_uid,
-                        "sop_class_uid": h.sop_class_uid,
-                        "modality": h.modality,
-                        "study_date": h.study_date.map(|d| d.format("%Y%m%d").to_string()),
-                        "patient_id_sha256": h.patient_id.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
-                    }),
+                    Ok(h) => {
+                        let dicom = parsed(&h.json);
+                        serde_json::json!({
+                            "json_attributes": dicom.as_object().map(|attributes| attributes.len()),
+                            "dicom": if with_json { dicom } else { serde_json::Value::Null },
+                            "file": path,
+                            "transfer_syntax_uid": h.transfer_syntax_uid,
+                            "study_instance_uid": h.study_instance_uid,
+                            "series_instance_uid": h.series_instance_uid,
+                            "sop_instance_uid": h.sop_instance_uid,
+                            "sop_class_uid": h.sop_class_uid,
+                            "modality": h.modality,
+                            "study_date": h.study_date.map(|d| d.format("%Y%m%d").to_string()),
+                            "patient_id_sha256": h.patient_id.map(|p| hex::encode(Sha256::digest(p.as_bytes()))),
+                        })
+                    }
                     Err(e) => serde_json::json!({"file": path, "rejected": e.to_string()}),
                 }
             }
@@ -48,8 +51,4 @@ fn main() {
 fn parsed(json: &str) -> serde_json::Value {
     serde_json::from_str(json)
         .unwrap_or_else(|e| serde_json::json!({"invalid DICOM JSON": e.to_string()}))
-}
-
-fn count(json: &str) -> Option<usize> {
-    parsed(json).as_object().map(|attributes| attributes.len())
 }
