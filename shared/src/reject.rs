@@ -41,6 +41,18 @@ pub enum Rejection {
     DicomMissing(&'static str),
     #[error("DICOM header runs past {limit} bytes before Pixel Data")]
     DicomHeaderTooLarge { limit: u64 },
+    /// The database refused a value of the row (too long for an index, outside a CHECK, not
+    /// storable as text): the same bytes give the same refusal. Names the condition and, when
+    /// PostgreSQL reports it, the constraint or column: never the value, which may be PHI.
+    #[error(
+        "the database refused the record: {condition} (SQLSTATE {sqlstate}){}",
+        .object.as_ref().map(|o| format!(" on {o}")).unwrap_or_default()
+    )]
+    DatabaseRefused {
+        sqlstate: String,
+        condition: &'static str,
+        object: Option<String>,
+    },
 }
 
 impl Rejection {
@@ -59,6 +71,7 @@ impl Rejection {
             Rejection::DicomUnreadable(_) => "dicom_unreadable",
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",
+            Rejection::DatabaseRefused { .. } => "database_refused",
         }
     }
 }

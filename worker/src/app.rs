@@ -22,11 +22,16 @@ use crate::queue;
 pub const PROCESSOR_VERSION: &str = concat!("docworker ", env!("CARGO_PKG_VERSION"));
 
 pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if config.migrate {
+        // Its own connection, without the worker's timeouts: a migration may wait for another
+        // worker's migration lock, or rewrite a table for longer than a statement of the worker's
+        // may take.
+        let migrations = pool(config.migration_database.clone(), 1);
+        migrate(&migrations).await?;
+        migrations.close().await;
+    }
     // One connection per object in flight, plus headroom for readiness checks.
     let pool = pool(config.database.clone(), config.concurrency as u32 + 2);
-    if config.migrate {
-        migrate(&pool).await?;
-    }
     let aws = aws().await?;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&aws)

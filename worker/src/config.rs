@@ -2,10 +2,11 @@
 //! start-up so that a bad setting stops the process with one line that names it (exit code 2).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use thiserror::Error;
 
 #[derive(Debug, Parser)]
@@ -120,6 +121,39 @@ pub struct DatabaseArgs {
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// TLS to the database, as libpq's `sslmode`; overrides the URL's. `verify-full` checks the
+    /// server's certificate against `DOCWORKER_DB_SSL_ROOT_CERT` and its name against the host:
+    /// anything less lets whoever sits on the network path read the records.
+    #[arg(long, env = "DOCWORKER_DB_SSL_MODE", value_enum)]
+    pub db_ssl_mode: Option<SslMode>,
+    /// PEM bundle of the certificate authorities the database's certificate must chain to (on
+    /// RDS, `global-bundle.pem`); overrides the URL's `sslrootcert`.
+    #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT")]
+    pub db_ssl_root_cert: Option<PathBuf>,
+}
+
+/// libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl From<SslMode> for PgSslMode {
+    fn from(mode: SslMode) -> PgSslMode {
+        match mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Allow => PgSslMode::Allow,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+            SslMode::VerifyCa => PgSslMode::VerifyCa,
+            SslMode::VerifyFull => PgSslMode::VerifyFull,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -165,9 +199,21 @@ pub struct RunArgs {
     /// Refuse to start when the queue has no redrive policy (poison would circulate forever).
     #[arg(long, env = "DOCWORKER_REQUIRE_DLQ")]
     pub require_dlq: bool,
-    /// Do not apply pending migrations at start.
+    /// Do not apply pending migrations at start (the runtime role of a two-role set-up cannot).
     #[arg(long)]
     pub no_migrate: bool,
+    /// Longest a statement of the worker's may run. Bounds what a slow or stuck database costs:
+    /// without it a write waits forever while the heartbeat keeps its message in flight.
+    #[arg(
+        long,
+        env = "DOCWORKER_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub db_statement_timeout_ms: u64,
+    /// Longest a statement of the worker's waits for a row lock (another session holding the
+    /// document's row): the write fails as retryable instead of queueing behind it.
+    #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_lock_timeout_ms: u64,
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -182,7 +228,10 @@ pub enum ConfigError {
 /// `run`'s configuration after validation.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The worker's connections: with statement and lock timeouts.
     pub database: PgConnectOptions,
+    /// For migrations, which may lawfully wait on a lock or run long: without the timeouts.
+    pub migration_database: PgConnectOptions,
     pub queue_url: String,
     pub max_object_bytes: u64,
     pub concurrency: usize,
@@ -203,7 +252,36 @@ const MAX_CONCURRENCY: usize = 1024;
 const MAX_RECEIVE_LINGER_MS: u64 = 1000;
 
 impl DatabaseArgs {
+    /// The connection options, TLS settings applied.
     pub fn validate(&self) -> Result<PgConnectOptions, ConfigError> {
+        let options = self.url()?;
+        let url_root_cert = self.database_url.as_deref().and_then(url_root_cert);
+        let mode = match self.db_ssl_mode {
+            Some(mode) => mode.into(),
+            None => options.get_ssl_mode(),
+        };
+        let root_cert = self
+            .db_ssl_root_cert
+            .clone()
+            .or(url_root_cert)
+            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
+        if matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull) && root_cert.is_none() {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_DB_SSL_MODE",
+                "verify-ca and verify-full need DOCWORKER_DB_SSL_ROOT_CERT (the CA bundle, e.g. RDS's global-bundle.pem)".into(),
+            ));
+        }
+        if let Some(path) = &root_cert {
+            check_root_cert(path)?;
+        }
+        let options = options.ssl_mode(mode);
+        Ok(match &self.db_ssl_root_cert {
+            Some(path) => options.ssl_root_cert(path),
+            None => options,
+        })
+    }
+
+    fn url(&self) -> Result<PgConnectOptions, ConfigError> {
         let url = self
             .database_url
             .as_deref()
@@ -224,7 +302,26 @@ impl DatabaseArgs {
 
 impl RunArgs {
     pub fn validate(&self) -> Result<RunConfig, ConfigError> {
-        let database = self.database.validate()?;
+        let migration_database = self.database.validate()?;
+        if self.db_statement_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_DB_STATEMENT_TIMEOUT_MS",
+                "must be at least 1 (0 would let a statement run forever)".into(),
+            ));
+        }
+        if !(1..=self.db_statement_timeout_ms).contains(&self.db_lock_timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_DB_LOCK_TIMEOUT_MS",
+                format!(
+                    "must be between 1 and DOCWORKER_DB_STATEMENT_TIMEOUT_MS ({}), got {}",
+                    self.db_statement_timeout_ms, self.db_lock_timeout_ms
+                ),
+            ));
+        }
+        let database = migration_database.clone().options([
+            ("statement_timeout", self.db_statement_timeout_ms),
+            ("lock_timeout", self.db_lock_timeout_ms),
+        ]);
         let queue_url = self
             .queue_url
             .clone()
@@ -280,6 +377,7 @@ impl RunArgs {
             .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
         Ok(RunConfig {
             database,
+            migration_database,
             queue_url,
             max_object_bytes: self.max_object_bytes,
             concurrency: self.concurrency,
@@ -293,6 +391,32 @@ impl RunArgs {
             require_dlq: self.require_dlq,
         })
     }
+}
+
+/// The `sslrootcert` of a URL's query, which sqlx reads too: checked here, so that a missing
+/// file stops start-up instead of failing every connection.
+fn url_root_cert(url: &str) -> Option<PathBuf> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(name, _)| matches!(name.as_ref(), "sslrootcert" | "ssl-root-cert"))
+        .map(|(_, value)| PathBuf::from(value.into_owned()))
+}
+
+fn check_root_cert(path: &std::path::Path) -> Result<(), ConfigError> {
+    let setting = "DOCWORKER_DB_SSL_ROOT_CERT";
+    let pem = std::fs::read(path).map_err(|e| {
+        ConfigError::Invalid(setting, format!("cannot read {}: {e}", path.display()))
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(ConfigError::Invalid(
+            setting,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -388,6 +512,8 @@ mod tests {
     fn a_bad_database_url_is_not_echoed() {
         let message = DatabaseArgs {
             database_url: Some("postgres://user:s3cret@host:notaport/db".into()),
+            db_ssl_mode: None,
+            db_ssl_root_cert: None,
         }
         .validate()
         .unwrap_err()

@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+pub mod database;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Error)]
@@ -27,7 +29,8 @@ pub enum ProcessError {
         bytes: u64,
         source: BoxError,
     },
-    #[error("database: {0}")]
+    /// Displayed through [`database::describe`], which leaves out a refused value.
+    #[error("database: {}", database::describe(.0))]
     Database(#[from] sqlx::Error),
     #[error("DICOM header task failed: {0}")]
     HeaderTask(#[from] tokio::task::JoinError),
@@ -36,11 +39,13 @@ pub enum ProcessError {
 /// What a failure means for the message that carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// Throttling, timeouts, connection failures, 5xx, an unavailable database: the same message
-    /// will succeed later. Retried in process, then handed back to the queue with a delay.
+    /// Throttling, timeouts, connection failures, 5xx, an unavailable or contended database:
+    /// the same message will succeed later. Retried in process, then handed back to the queue
+    /// with a delay.
     Retryable,
-    /// No retry can succeed (the bucket does not exist): left undeleted so the redrive policy
-    /// moves it to the dead-letter queue, where an operator can look at it.
+    /// No retry can succeed (the bucket does not exist, the database refuses even the rejection
+    /// row): left undeleted so the redrive policy moves it to the dead-letter queue, where an
+    /// operator can look at it.
     Poison,
 }
 
@@ -69,7 +74,30 @@ impl ProcessError {
     pub fn class(&self) -> Class {
         match self {
             ProcessError::S3 { code, .. } if code == "NoSuchBucket" => Class::Poison,
+            ProcessError::Database(e) => match database::classify(e) {
+                database::Fault::Outage | database::Fault::Contention => Class::Retryable,
+                // The pipeline turns a refused row into a rejection; one that still fails is
+                // the rejection row itself refused.
+                database::Fault::Refused(_) => Class::Poison,
+            },
             _ => Class::Retryable,
+        }
+    }
+
+    /// Whether the database as a whole is unavailable: no other message can be recorded either,
+    /// so the poller stops receiving until it answers.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, ProcessError::Database(e) if database::classify(e) == database::Fault::Outage)
+    }
+
+    /// The rejection a refused write amounts to.
+    pub fn refusal(&self) -> Option<docworker_shared::Rejection> {
+        match self {
+            ProcessError::Database(e) => match database::classify(e) {
+                database::Fault::Refused(rejection) => Some(rejection),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

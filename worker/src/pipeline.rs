@@ -207,17 +207,30 @@ impl Pipeline {
             _ => None,
         };
 
-        // 5. Record.
+        // 5. Record. A value PostgreSQL refuses (too long for its index, outside a CHECK, not
+        // storable as text) is a verdict on the file: recorded as a rejection, which writes none
+        // of the extracted values.
+        let digest = sha256.clone();
         let outcome = Outcome::Finalized(Box::new(Finalized {
             content_type,
             sha256,
             integrity,
             dicom,
         }));
-        let applied = self
+        let applied = match self
             .store
             .record(&facts, &outcome, self.processor_version, trail)
-            .await?;
+            .await
+            .map_err(ProcessError::from)
+        {
+            Ok(applied) => applied,
+            Err(e) => {
+                let Some(rejection) = e.refusal() else {
+                    return Err(e);
+                };
+                return self.reject(&facts, rejection, Some(digest), trail).await;
+            }
+        };
         let lag = (chrono::Utc::now() - event.time)
             .to_std()
             .unwrap_or_default();

@@ -340,14 +340,14 @@ impl Poller {
                 }
             }
             if let Err(e) = result {
-                if matches!(e, ProcessError::Database(_)) {
+                if e.is_outage() {
                     self.database_down.store(true, Ordering::Release);
                 }
                 return match e.class() {
                     Class::Retryable => {
                         // A database outage is not the message's fault, and receiving pauses
                         // until the database answers: bring the message back soon after.
-                        let delay = if matches!(e, ProcessError::Database(_)) {
+                        let delay = if e.is_outage() {
                             DATABASE_REQUEUE
                         } else {
                             requeue_delay(receive_count)
