@@ -4,6 +4,9 @@
 #   infra/local/stack.sh up      start what is not running; wire the demo bucket and queues
 #   infra/local/stack.sh down    stop the moto_server this script started
 #   infra/local/stack.sh env     print the environment that points docworker at the stack
+#   infra/local/stack.sh roles   the two-role set-up (docs/deploy.md): roles docworker_owner
+#                                (migrates) and docworker_app (runs), and a database
+#                                docworker_roles owned by the first; idempotent
 #
 # PostgreSQL: a server already answering on 127.0.0.1:5432 is reused; otherwise the Debian
 # package is installed if missing and its cluster started. moto_server: used from PATH, else
@@ -25,6 +28,10 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 # The password is ignored under trust auth and needed under Debian's default scram auth.
 export DOCWORKER_ADMIN_DATABASE_URL="${DOCWORKER_ADMIN_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/postgres}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${DOCWORKER_PG_PORT}/docworker}"
+# The two-role set-up: `DATABASE_URL=$DOCWORKER_OWNER_DATABASE_URL docworker migrate`, then
+# `DATABASE_URL=$DOCWORKER_APP_DATABASE_URL docworker run --no-migrate`.
+export DOCWORKER_OWNER_DATABASE_URL="postgres://docworker_owner:docworker_owner@127.0.0.1:${DOCWORKER_PG_PORT}/docworker_roles"
+export DOCWORKER_APP_DATABASE_URL="postgres://docworker_app:docworker_app@127.0.0.1:${DOCWORKER_PG_PORT}/docworker_roles"
 # Beside the port rather than the checkout, so that any checkout reusing a running moto_server
 # finds its request log (the integration tests read it).
 export DOCWORKER_MOTO_LOG="${TMPDIR:-/tmp}/docworker-moto-${DOCWORKER_MOTO_PORT}.log"
@@ -57,6 +64,20 @@ ensure_postgres() {
   fi
   psql "$DOCWORKER_ADMIN_DATABASE_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'docworker'" | grep -q 1 \
     || psql "$DOCWORKER_ADMIN_DATABASE_URL" -qc "CREATE DATABASE docworker"
+}
+
+# The roles, then a database the owner role owns, that only the runtime role may connect to
+# besides, and where no one else may create objects. Migrations then run as the owner.
+ensure_roles() {
+  psql "$DOCWORKER_ADMIN_DATABASE_URL" -q -v ON_ERROR_STOP=1 -f "$here/roles.sql"
+  psql "$DOCWORKER_ADMIN_DATABASE_URL" -tAc "SELECT 1 FROM pg_database WHERE datname = 'docworker_roles'" | grep -q 1 \
+    || psql "$DOCWORKER_ADMIN_DATABASE_URL" -qc "CREATE DATABASE docworker_roles OWNER docworker_owner"
+  psql "$DOCWORKER_ADMIN_DATABASE_URL" -q -v ON_ERROR_STOP=1 \
+    -c "REVOKE ALL ON DATABASE docworker_roles FROM PUBLIC" \
+    -c "GRANT CONNECT ON DATABASE docworker_roles TO docworker_app"
+  psql "${DOCWORKER_ADMIN_DATABASE_URL%/*}/docworker_roles" -q -v ON_ERROR_STOP=1 \
+    -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+  say "roles docworker_owner and docworker_app ready; database docworker_roles"
 }
 
 ensure_venv() {
@@ -107,6 +128,10 @@ case "${1:-up}" in
     ensure_postgres
     ensure_moto
     ;;
+  roles)
+    ensure_postgres
+    ensure_roles
+    ;;
   venv)
     # A virtualenv under .local/ for PyPI tools (Debian's Python refuses system-wide pip).
     ensure_venv
@@ -115,10 +140,10 @@ case "${1:-up}" in
     if [ -f "$moto_pid" ]; then kill "$(cat "$moto_pid")" 2>/dev/null || true; rm -f "$moto_pid"; say "moto stopped"; fi
     ;;
   env)
-    for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_MOTO_LOG; do
+    for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_OWNER_DATABASE_URL DOCWORKER_APP_DATABASE_URL DOCWORKER_MOTO_LOG; do
       printf 'export %s=%q\n' "$name" "${!name}"
     done
     printf 'export DOCWORKER_QUEUE_URL=%q\n' "$AWS_ENDPOINT_URL/123456789012/docworker-uploads"
     ;;
-  *) echo "usage: $0 up|services|venv|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|services|roles|venv|down|env" >&2; exit 2 ;;
 esac

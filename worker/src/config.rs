@@ -509,6 +509,124 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_connections_carry_statement_and_lock_timeouts() {
+        let config = run_args(GOOD).validate().unwrap();
+        let options = config.database.get_options().unwrap_or_default();
+        assert!(options.contains("statement_timeout=30000"), "{options}");
+        assert!(options.contains("lock_timeout=5000"), "{options}");
+        assert_eq!(
+            config.migration_database.get_options(),
+            None,
+            "migrations may wait on the migration lock"
+        );
+        let mut custom = GOOD.to_vec();
+        custom.extend([
+            "--db-statement-timeout-ms",
+            "800",
+            "--db-lock-timeout-ms",
+            "200",
+        ]);
+        let options = run_args(&custom).validate().unwrap().database;
+        let options = options.get_options().unwrap_or_default();
+        assert!(options.contains("statement_timeout=800"), "{options}");
+        assert!(options.contains("lock_timeout=200"), "{options}");
+    }
+
+    #[test]
+    fn timeouts_that_would_not_bound_anything_are_refused() {
+        for (args, setting) in [
+            (
+                &["--db-statement-timeout-ms", "0"][..],
+                "DOCWORKER_DB_STATEMENT_TIMEOUT_MS",
+            ),
+            (
+                &["--db-lock-timeout-ms", "0"][..],
+                "DOCWORKER_DB_LOCK_TIMEOUT_MS",
+            ),
+            (
+                &[
+                    "--db-statement-timeout-ms",
+                    "1000",
+                    "--db-lock-timeout-ms",
+                    "2000",
+                ][..],
+                "DOCWORKER_DB_LOCK_TIMEOUT_MS",
+            ),
+        ] {
+            let mut argv = GOOD.to_vec();
+            argv.extend_from_slice(args);
+            let message = run_args(&argv).validate().unwrap_err().to_string();
+            assert!(message.starts_with(setting), "{args:?}: {message}");
+        }
+    }
+
+    fn database(url: &str, mode: Option<SslMode>, root: Option<&str>) -> DatabaseArgs {
+        DatabaseArgs {
+            database_url: Some(url.into()),
+            db_ssl_mode: mode,
+            db_ssl_root_cert: root.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn verify_full_needs_a_readable_root_certificate() {
+        let url = "postgres://app@db.example.com/docworker";
+        let message = database(url, Some(SslMode::VerifyFull), None)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("DOCWORKER_DB_SSL_ROOT_CERT"), "{message}");
+        let missing = "/nonexistent/global-bundle.pem";
+        for args in [
+            database(url, Some(SslMode::VerifyFull), Some(missing)),
+            database(
+                &format!("{url}?sslmode=verify-full&sslrootcert={missing}"),
+                None,
+                None,
+            ),
+        ] {
+            let message = args.validate().unwrap_err().to_string();
+            assert!(
+                message.starts_with("DOCWORKER_DB_SSL_ROOT_CERT is not valid: cannot read"),
+                "{message}"
+            );
+        }
+        let not_pem = std::env::temp_dir().join(format!("not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let message = database(url, Some(SslMode::VerifyCa), not_pem.to_str())
+            .validate()
+            .unwrap_err()
+            .to_string();
+        std::fs::remove_file(&not_pem).unwrap();
+        assert!(message.contains("holds no PEM certificate"), "{message}");
+    }
+
+    #[test]
+    fn the_ssl_mode_setting_overrides_the_url() {
+        let pem = std::env::temp_dir().join(format!("ca-{}.pem", std::process::id()));
+        std::fs::write(
+            &pem,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let options = database(
+            "postgres://app@db.example.com/docworker?sslmode=disable",
+            Some(SslMode::VerifyFull),
+            pem.to_str(),
+        )
+        .validate();
+        std::fs::remove_file(&pem).unwrap();
+        assert!(matches!(
+            options.unwrap().get_ssl_mode(),
+            PgSslMode::VerifyFull
+        ));
+        let options = database("postgres://app@db/docworker?sslmode=require", None, None)
+            .validate()
+            .unwrap();
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+    }
+
+    #[test]
     fn a_bad_database_url_is_not_echoed() {
         let message = DatabaseArgs {
             database_url: Some("postgres://user:s3cret@host:notaport/db".into()),
