@@ -22,14 +22,14 @@ fn free_port() -> u16 {
 }
 
 /// A PostgreSQL cluster of this test's own, started and stopped with pg_ctl.
-struct TempPostgres {
+pub(crate) struct TempPostgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
 }
 
 impl TempPostgres {
-    fn start() -> TempPostgres {
+    pub(crate) fn start() -> TempPostgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL binaries under /usr/lib/postgresql")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -114,7 +114,7 @@ impl TempPostgres {
         self.pg_ctl_ok(&["-m", "fast", "-w", "stop"]);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }

@@ -228,6 +228,11 @@ impl Stack {
     }
 
     pub fn start_worker(&mut self, extra: &[(&str, &str)]) {
+        self.start_worker_with_args(&[], extra);
+    }
+
+    /// `docworker run <args>`, for flags without an environment variable (`--no-migrate`).
+    pub fn start_worker_with_args(&mut self, args: &[&str], extra: &[(&str, &str)]) {
         assert!(self.worker.is_none(), "one worker per stack");
         // Appends, so that a restarted worker's log follows its predecessor's.
         let log = std::fs::OpenOptions::new()
@@ -238,6 +243,7 @@ impl Stack {
         let mut command = Command::new(worker_binary());
         command
             .arg("run")
+            .args(args)
             .envs(self.worker_env())
             .envs(extra.iter().copied())
             .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 //! `infra/local/stack.sh services` and build the binary first (`scripts/test.sh` does both).
 
 mod config;
+mod database;
 mod delivery;
 mod faults;
 mod helpers;

@@ -76,11 +76,27 @@ fn refusal(code: &str) -> Option<&'static str> {
 /// the message and detail may quote the value.
 fn refused_object(error: &dyn DatabaseError) -> Option<String> {
     let pg = error.try_downcast_ref::<PgDatabaseError>()?;
-    let name = pg.constraint().or(pg.column())?;
-    Some(match pg.table() {
-        Some(table) if pg.constraint().is_none() => format!("{table}.{name}"),
-        _ => name.to_owned(),
-    })
+    if let Some(constraint) = pg.constraint() {
+        return Some(constraint.to_owned());
+    }
+    if let Some(column) = pg.column() {
+        return Some(match pg.table() {
+            Some(table) => format!("{table}.{column}"),
+            None => column.to_owned(),
+        });
+    }
+    index_over_limit(pg)
+}
+
+/// An index row above the B-tree maximum comes with no constraint field; its message, "index row
+/// size N exceeds btree version V maximum M for index \"name\"", holds sizes and the index's name
+/// and nothing of the value.
+fn index_over_limit(pg: &PgDatabaseError) -> Option<String> {
+    if pg.code() != "54000" {
+        return None;
+    }
+    let (_, quoted) = pg.message().split_once(" for index \"")?;
+    quoted.strip_suffix('"').map(str::to_owned)
 }
 
 /// What may be logged and stored of a database error: a refusal by its condition alone (its
