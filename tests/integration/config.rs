@@ -105,3 +105,45 @@ async fn migrate_creates_the_documents_table_and_exits_0() {
         .expect("query catalog");
     assert_eq!(table.as_deref(), Some("documents"));
 }
+
+#[test]
+fn verify_full_without_a_root_certificate_is_one_line_and_exit_2() {
+    assert_one_line_naming(
+        run_without(
+            &["DOCWORKER_DB_SSL_ROOT_CERT", "PGSSLROOTCERT"],
+            &[("DOCWORKER_DB_SSL_MODE", "verify-full")],
+        ),
+        "DOCWORKER_DB_SSL_ROOT_CERT",
+    );
+    assert_one_line_naming(
+        run_without(
+            &[],
+            &[
+                ("DOCWORKER_DB_SSL_MODE", "verify-full"),
+                (
+                    "DOCWORKER_DB_SSL_ROOT_CERT",
+                    "/nonexistent/global-bundle.pem",
+                ),
+            ],
+        ),
+        "DOCWORKER_DB_SSL_ROOT_CERT",
+    );
+    assert_one_line_naming(
+        run_without(&[], &[("DOCWORKER_DB_SSL_MODE", "verify-everything")]),
+        "DOCWORKER_DB_SSL_MODE",
+    );
+}
+
+#[test]
+fn a_lock_timeout_above_the_statement_timeout_is_one_line_and_exit_2() {
+    assert_one_line_naming(
+        run_without(
+            &[],
+            &[
+                ("DOCWORKER_DB_STATEMENT_TIMEOUT_MS", "1000"),
+                ("DOCWORKER_DB_LOCK_TIMEOUT_MS", "5000"),
+            ],
+        ),
+        "DOCWORKER_DB_LOCK_TIMEOUT_MS",
+    );
+}

@@ -485,3 +485,141 @@ async fn migrations_apply_on_a_cluster_without_the_roles_and_truncate_is_refused
         .expect_err("TRUNCATE");
     assert!(error.to_string().contains("append-only"), "{error}");
 }
+
+/// A certificate authority and a server certificate for `localhost` signed by it, made with the
+/// openssl command line in a directory the server's user can read.
+struct Certificates {
+    dir: std::path::PathBuf,
+}
+
+impl Certificates {
+    fn make() -> Certificates {
+        let dir = std::env::temp_dir().join(format!("docworker-tls-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("certificate dir");
+        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+        let openssl = |args: &[&str]| {
+            let output = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        for ca in ["ca", "other-ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=docworker test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ]);
+        }
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ]);
+        if crate::faults::is_root() {
+            for path in [
+                dir.as_path(),
+                &dir.join("server.key"),
+                &dir.join("server.crt"),
+            ] {
+                let status = std::process::Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(path)
+                    .status()
+                    .expect("chown");
+                assert!(status.success());
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        Certificates { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().expect("UTF-8 path").to_owned()
+    }
+}
+
+impl Drop for Certificates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_full_connects_only_to_the_server_the_root_certificate_vouches_for() {
+    let certs = Certificates::make();
+    let cert = format!("ssl_cert_file={}", certs.path("server.crt"));
+    let key = format!("ssl_key_file={}", certs.path("server.key"));
+    let pg = TempPostgres::start_with(&["ssl=on", &cert, &key]);
+    let migrate = |host: &str, ca: &str| {
+        let output = std::process::Command::new(worker_binary())
+            .arg("migrate")
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@{host}:{}/postgres", pg.port()),
+            )
+            .env("DOCWORKER_DB_SSL_MODE", "verify-full")
+            .env("DOCWORKER_DB_SSL_ROOT_CERT", certs.path(ca))
+            .output()
+            .expect("docworker migrate");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = migrate("localhost", "ca.pem");
+    assert_eq!(code, Some(0), "the certificate's name and CA: {stderr}");
+    let (code, stderr) = migrate("127.0.0.1", "ca.pem");
+    assert_eq!(
+        code,
+        Some(1),
+        "127.0.0.1 is not a name of the certificate: {stderr}"
+    );
+    let (code, stderr) = migrate("localhost", "other-ca.pem");
+    assert_eq!(code, Some(1), "another CA: {stderr}");
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+}

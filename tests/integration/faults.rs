@@ -26,10 +26,17 @@ pub(crate) struct TempPostgres {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// Extra server settings, as `-c name=value` arguments of postgres.
+    settings: String,
 }
 
 impl TempPostgres {
     pub(crate) fn start() -> TempPostgres {
+        TempPostgres::start_with(&[])
+    }
+
+    /// A cluster started with these `name=value` settings (e.g. `ssl=on`).
+    pub(crate) fn start_with(settings: &[&str]) -> TempPostgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL binaries under /usr/lib/postgresql")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -43,6 +50,7 @@ impl TempPostgres {
             bin,
             dir,
             port: free_port(),
+            settings: settings.iter().map(|s| format!(" -c {s}")).collect(),
         };
         if is_root() {
             assert!(
@@ -101,9 +109,10 @@ impl TempPostgres {
 
     fn up(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            "-p {} -k {} -c listen_addresses=127.0.0.1{}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let log = self.dir.join("log");
         let log = log.to_str().expect("UTF-8 temporary path");
@@ -112,6 +121,10 @@ impl TempPostgres {
 
     fn down(&self) {
         self.pg_ctl_ok(&["-m", "fast", "-w", "stop"]);
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     pub(crate) fn url(&self) -> String {
@@ -127,7 +140,7 @@ impl Drop for TempPostgres {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
