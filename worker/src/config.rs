@@ -260,12 +260,13 @@ impl DatabaseArgs {
             Some(mode) => mode.into(),
             None => options.get_ssl_mode(),
         };
-        let root_cert = self
-            .db_ssl_root_cert
-            .clone()
-            .or(url_root_cert)
-            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
-        if matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull) && root_cert.is_none() {
+        let root_cert = self.db_ssl_root_cert.clone().or(url_root_cert);
+        // sqlx also reads libpq's PGSSLROOTCERT, a path or the PEM itself.
+        let env_root_cert = std::env::var_os("PGSSLROOTCERT").is_some_and(|v| !v.is_empty());
+        if matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull)
+            && root_cert.is_none()
+            && !env_root_cert
+        {
             return Err(ConfigError::Invalid(
                 "DOCWORKER_DB_SSL_MODE",
                 "verify-ca and verify-full need DOCWORKER_DB_SSL_ROOT_CERT (the CA bundle, e.g. RDS's global-bundle.pem)".into(),

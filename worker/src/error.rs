@@ -106,7 +106,11 @@ impl ProcessError {
         match self {
             ProcessError::S3 { .. } => "s3",
             ProcessError::Body { .. } => "s3_body",
-            ProcessError::Database(_) => "database",
+            ProcessError::Database(e) => match database::classify(e) {
+                database::Fault::Outage => "database",
+                database::Fault::Contention => "database_contention",
+                database::Fault::Refused(_) => "database_refused",
+            },
             ProcessError::HeaderTask(_) => "header_task",
         }
     }
