@@ -10,3 +10,4 @@ mod helpers;
 mod infra;
 mod operations;
 mod pipeline;
+mod versioned;
