@@ -190,17 +190,26 @@ fn s3_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    // A HEAD error has no body, so no code: name it after its status, so that the log and the
+    // audit trail say `AccessDenied` rather than `Unknown`.
     let code = match &error {
-        SdkError::TimeoutError(_) => "Timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
-        other => other.code().unwrap_or("Unknown").to_owned(),
-    };
+        SdkError::TimeoutError(_) => "Timeout",
+        SdkError::DispatchFailure(_) => "DispatchFailure",
+        other => other.code().unwrap_or(match status {
+            Some(403) => "AccessDenied",
+            Some(404) => "NotFound",
+            Some(412) => "PreconditionFailed",
+            _ => "Unknown",
+        }),
+    }
+    .to_owned();
     ProcessError::S3 {
         operation,
         bucket: event.bucket.clone(),
         key: event.key.clone(),
         code,
-        status: error.raw_response().map(|r| r.status().as_u16()),
+        status,
         detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
     }
 }
