@@ -68,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     message_id: "store-bench",
                     attempt: 1,
                     started,
+                    replayed: false,
                 };
                 store.record(&facts, &outcome, "bench", trail).await?;
                 latencies.push(started.elapsed());

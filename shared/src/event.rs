@@ -26,7 +26,9 @@ pub enum Notification {
 pub enum EventKind {
     /// `ObjectCreated:*`: new bytes to verify.
     Created,
-    /// `ObjectRemoved:*` and lifecycle expiry deletes: the document is gone.
+    /// `ObjectRemoved:*` and lifecycle expiry (`LifecycleExpiration:Delete`, and on a versioned
+    /// bucket `LifecycleExpiration:DeleteMarkerCreated`): something under the key was removed,
+    /// a version or the object itself. What the key holds now decides what it means.
     Removed,
     /// Restores, tagging, ACL, replication and transition events: the bytes did not change, so
     /// there is nothing to process. They are logged and acknowledged.
@@ -216,7 +218,7 @@ impl EventKind {
         let name = name.strip_prefix("s3:").unwrap_or(name);
         if name.starts_with("ObjectCreated:") {
             EventKind::Created
-        } else if name.starts_with("ObjectRemoved:") || name == "LifecycleExpiration:Delete" {
+        } else if name.starts_with("ObjectRemoved:") || name.starts_with("LifecycleExpiration:") {
             EventKind::Removed
         } else {
             EventKind::Other
@@ -419,6 +421,10 @@ mod tests {
         );
         assert_eq!(
             EventKind::of_name("LifecycleExpiration:Delete"),
+            EventKind::Removed
+        );
+        assert_eq!(
+            EventKind::of_name("LifecycleExpiration:DeleteMarkerCreated"),
             EventKind::Removed
         );
         assert_eq!(

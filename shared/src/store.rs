@@ -21,6 +21,9 @@ pub struct Trail<'a> {
     pub attempt: i32,
     /// When processing of the object began: the audit row records the time until the write.
     pub started: Instant,
+    /// The message was enqueued by `docworker replay`: the row keeps its `uploaded_at`, and the
+    /// audit row says it was a replay.
+    pub replayed: bool,
 }
 
 /// Whether a write took effect.
@@ -72,12 +75,14 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     transfer_syntax_uid   = EXCLUDED.transfer_syntax_uid,
     dicom                 = EXCLUDED.dicom,
     integrity             = EXCLUDED.integrity,
-    uploaded_at           = EXCLUDED.uploaded_at,
+    -- $30: replayed. A replay happens long after the upload; the row keeps when S3 stored it.
+    uploaded_at           = CASE WHEN $30 THEN COALESCE(d.uploaded_at, EXCLUDED.uploaded_at)
+                                 ELSE EXCLUDED.uploaded_at END,
     processed_at          = EXCLUDED.processed_at,
     processor_version     = EXCLUDED.processor_version,
     updated_at            = now()
 "#;
-static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 30));
+static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 31));
 
 const MARK_DELETED: &str = r#"
 INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
@@ -96,11 +101,11 @@ static MARK_DELETED_AUDITED: LazyLock<String> = LazyLock::new(|| audited(MARK_DE
 /// Completes an upsert into `documents` (whose `$1`, `$2` are bucket and key, ending in its
 /// `DO UPDATE SET` list) with the sequencer guard, under which an event older than the row's
 /// changes nothing, and has the same statement append the attempt to `document_events`:
-/// `$first` message id, then attempt, duration (ms), outcome and reason. A write the guard
-/// refused is recorded as `stale`. The statement returns whether the write took effect.
+/// `$first` message id, then attempt, duration (ms), outcome, reason and replayed. A write the
+/// guard refused is recorded as `stale`. The statement returns whether the write took effect.
 /// Built only from this module's constants, so the SQL is as safe as a literal.
 fn audited(upsert: &str, first: usize) -> String {
-    let [message_id, attempt, duration_ms, outcome, reason] =
+    let [message_id, attempt, duration_ms, outcome, reason, replayed] =
         std::array::from_fn(|i| format!("${}", first + i));
     format!(
         "WITH written AS (
@@ -111,11 +116,11 @@ fn audited(upsert: &str, first: usize) -> String {
          ),
          logged AS (
              INSERT INTO document_events
-                 (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
+                 (bucket, file_key, message_id, attempt, outcome, reason, duration_ms, replayed)
              SELECT $1, $2, {message_id}, {attempt},
                     CASE WHEN EXISTS (SELECT FROM written) THEN {outcome} ELSE 'stale' END,
                     CASE WHEN EXISTS (SELECT FROM written) THEN {reason} END,
-                    {duration_ms}
+                    {duration_ms}, {replayed}
          )
          SELECT EXISTS (SELECT FROM written)"
     )
@@ -191,11 +196,13 @@ impl DocumentStore {
             .bind(integrity)
             .bind(facts.uploaded_at)
             .bind(processor_version)
+            .bind(trail.replayed)
             .bind(trail.message_id)
             .bind(trail.attempt)
             .bind(trail.elapsed_ms())
             .bind(status)
             .bind(reason)
+            .bind(trail.replayed)
             .fetch_one(&self.pool)
             .await?;
         Ok(applied(written))
@@ -224,6 +231,7 @@ impl DocumentStore {
             .bind(trail.elapsed_ms())
             .bind(outcome)
             .bind(None::<&str>)
+            .bind(trail.replayed)
             .fetch_one(&self.pool)
             .await?;
         Ok(applied(written))
@@ -248,8 +256,9 @@ impl DocumentStore {
         reason: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO document_events (bucket, file_key, message_id, attempt, outcome, reason, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO document_events
+                 (bucket, file_key, message_id, attempt, outcome, reason, duration_ms, replayed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(object.map(|(bucket, _)| bucket))
         .bind(object.map(|(_, key)| key))
@@ -258,6 +267,7 @@ impl DocumentStore {
         .bind(outcome)
         .bind(reason)
         .bind(trail.elapsed_ms())
+        .bind(trail.replayed)
         .execute(&self.pool)
         .await
         .map(drop)

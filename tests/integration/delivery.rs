@@ -129,6 +129,48 @@ async fn an_object_overwritten_before_processing_is_superseded_not_finalized_wit
     assert_eq!(row.file_size, Some(changed.len() as i64));
 }
 
+/// An event announcing more than the size limit is decided by a HeadObject, whose errors have no
+/// body and so no code: its 412 (If-Match failed) and 404 are told apart by the HTTP status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_412_settles_as_superseded_and_a_head_404_as_gone_without_error_codes() {
+    let mut stack = Stack::with("headcodes", quiet("headcodes")).await;
+    let key = "medical/head-overwritten.pdf";
+    let first = stack
+        .put(key, fixtures::pdf(), Some("application/pdf"), &[])
+        .await;
+    let mut changed = fixtures::pdf();
+    changed.extend_from_slice(b"% appended after the first upload\n");
+    stack.put(key, changed, Some("application/pdf"), &[]).await;
+    stack.start_worker(&[("DOCWORKER_MAX_OBJECT_BYTES", "100")]);
+
+    let oversize = 1_000_000;
+    let stale = created_event(&stack.bucket, key, oversize, first.e_tag().unwrap());
+    stack.send(&stale.to_string()).await;
+    stack.wait_queue_empty().await;
+    stack.wait_log("\"outcome\":\"superseded\"").await;
+    assert!(stack.document(key).await.is_none(), "nothing written");
+    assert!(
+        !stack.worker_log().contains("retrying"),
+        "settled, not retried"
+    );
+
+    let missing = "medical/head-missing.pdf";
+    let gone = created_event(
+        &stack.bucket,
+        missing,
+        oversize,
+        "d41d8cd98f00b204e9800998ecf8427e",
+    );
+    stack.send(&gone.to_string()).await;
+    let row = stack.wait_settled(missing).await;
+    assert_eq!(row.status, "deleted");
+    stack.wait_queue_empty().await;
+    assert!(
+        !stack.worker_log().contains("retrying"),
+        "settled, not retried"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_object_marks_its_row_deleted() {
     let mut stack = Stack::new("removed").await;

@@ -125,13 +125,19 @@ fn pascal(snake: &str) -> String {
 }
 
 /// The IAM actions an operation needs. HeadObject is authorised by s3:GetObject; reading a
-/// specific version needs s3:GetObjectVersion as well.
+/// specific version needs s3:GetObjectVersion as well. Reading objects also needs s3:ListBucket
+/// on the bucket: without it AWS answers a missing key with 403 instead of 404, and the code
+/// cannot tell an object that is gone from one it may not read.
 fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<String> {
     match (service, operation) {
-        ("s3", "head_object" | "get_object") if reads_versions => {
-            vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]
+        ("s3", "head_object" | "get_object") if reads_versions => vec![
+            "s3:GetObject".into(),
+            "s3:GetObjectVersion".into(),
+            "s3:ListBucket".into(),
+        ],
+        ("s3", "head_object" | "get_object") => {
+            vec!["s3:GetObject".into(), "s3:ListBucket".into()]
         }
-        ("s3", "head_object") => vec!["s3:GetObject".into()],
         ("s3", "list_objects_v2") => vec!["s3:ListBucket".into()],
         // Batch calls are authorised by the single call's action.
         _ => vec![format!(
@@ -155,6 +161,44 @@ fn the_worker_role_grants_exactly_the_actions_the_code_calls() {
         granted_actions(&template, "WorkerRole"),
         needed,
         "the worker role must grant exactly what `run` calls"
+    );
+}
+
+/// AWS answers a GET or HEAD of a missing key with 403 AccessDenied, not 404, to a caller that
+/// lacks s3:ListBucket on the bucket; then the "object gone" path never runs and every deleted
+/// object's event ends in the dead-letter queue. moto does not model that rule, so it is
+/// asserted on the policy: ListBucket on the bucket itself (not `bucket/*`, where it grants
+/// nothing), beside GetObject on its objects.
+#[test]
+fn the_worker_role_grants_list_bucket_on_the_bucket_so_a_missing_key_is_404_not_403() {
+    let template = json("infra/aws/docworker.json");
+    let statements = template["Resources"]["WorkerRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("WorkerRole statements");
+    let grants = |action: &str| -> Vec<String> {
+        statements
+            .iter()
+            .filter(|s| {
+                s["Action"] == action
+                    || s["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|a| a == action))
+            })
+            .map(|s| {
+                s["Resource"]["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let bucket = "arn:${AWS::Partition}:s3:::${AWS::StackName}-documents-${AWS::AccountId}";
+    assert_eq!(grants("s3:ListBucket"), [bucket]);
+    assert_eq!(grants("s3:GetObject"), [format!("{bucket}/*")]);
+    assert_eq!(
+        template["Resources"]["Bucket"]["Properties"]["BucketName"]["Fn::Sub"],
+        bucket.trim_start_matches("arn:${AWS::Partition}:s3:::")
     );
 }
 

@@ -8,6 +8,8 @@ mod database;
 mod delivery;
 mod faults;
 mod helpers;
+mod iam;
 mod infra;
 mod operations;
 mod pipeline;
+mod versioned;

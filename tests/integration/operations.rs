@@ -230,7 +230,7 @@ async fn health_and_readiness_answer() {
     );
 }
 
-fn docworker(stack: &Stack, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn docworker(stack: &Stack, args: &[&str]) -> (Option<i32>, String, String) {
     let output = std::process::Command::new(crate::helpers::worker_binary())
         .args(args)
         .envs(stack.worker_env())

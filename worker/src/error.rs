@@ -13,13 +13,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Error)]
 pub enum ProcessError {
     /// `detail` is the SDK's whole error chain, flattened: its `Display` alone says only
-    /// "service error".
+    /// "service error". `status` is the HTTP status S3 answered with, when it answered: a HEAD
+    /// response has no body, so its 403, 404 and 412 come without an error code.
     #[error("S3 {operation} s3://{bucket}/{key} failed ({code}): {detail}")]
     S3 {
         operation: &'static str,
         bucket: String,
         key: String,
         code: String,
+        status: Option<u16>,
         detail: String,
     },
     #[error("reading s3://{bucket}/{key} failed after {bytes} bytes: {source}")]
@@ -47,6 +49,12 @@ pub enum Class {
     /// row): left undeleted so the redrive policy moves it to the dead-letter queue, where an
     /// operator can look at it.
     Poison,
+    /// S3 answered 403: the worker's role may not read the object (a policy or key-policy
+    /// change, or, without `s3:ListBucket`, a missing key). An IAM change can take seconds to
+    /// propagate, so it is retried in process like a retryable failure; then it is recorded as
+    /// `access_denied` and left for the dead-letter queue like poison, since only an operator
+    /// can fix it. Never taken for "gone": the object may well exist.
+    AccessDenied,
 }
 
 /// S3 error codes that settle an event rather than fail it.
@@ -59,12 +67,17 @@ pub enum Settles {
 }
 
 impl ProcessError {
-    /// Whether this failure is in fact an answer about the object.
+    /// Whether this failure is in fact an answer about the object. By the error code, or by
+    /// the HTTP status when S3 sent no code (HEAD): a 404 other than a missing bucket is gone,
+    /// any 412 is a failed condition.
     pub fn settles(&self) -> Option<Settles> {
         match self {
-            ProcessError::S3 { code, .. } => match code.as_str() {
-                "NoSuchKey" | "NotFound" | "NoSuchVersion" => Some(Settles::Gone),
-                "PreconditionFailed" => Some(Settles::Superseded),
+            ProcessError::S3 { code, status, .. } => match (code.as_str(), status) {
+                ("NoSuchBucket", _) => None,
+                ("NoSuchKey" | "NotFound" | "NoSuchVersion", _) | (_, Some(404)) => {
+                    Some(Settles::Gone)
+                }
+                ("PreconditionFailed", _) | (_, Some(412)) => Some(Settles::Superseded),
                 _ => None,
             },
             _ => None,
@@ -74,6 +87,11 @@ impl ProcessError {
     pub fn class(&self) -> Class {
         match self {
             ProcessError::S3 { code, .. } if code == "NoSuchBucket" => Class::Poison,
+            ProcessError::S3 { code, status, .. }
+                if code == "AccessDenied" || *status == Some(403) =>
+            {
+                Class::AccessDenied
+            }
             ProcessError::Database(e) => match database::classify(e) {
                 database::Fault::Outage | database::Fault::Contention => Class::Retryable,
                 // The pipeline turns a refused row into a rejection; one that still fails is
@@ -104,6 +122,7 @@ impl ProcessError {
     /// A short label for log fields and metrics.
     pub fn label(&self) -> &'static str {
         match self {
+            ProcessError::S3 { .. } if self.class() == Class::AccessDenied => "s3_access_denied",
             ProcessError::S3 { .. } => "s3",
             ProcessError::Body { .. } => "s3_body",
             ProcessError::Database(e) => match database::classify(e) {
@@ -113,5 +132,62 @@ impl ProcessError {
             },
             ProcessError::HeaderTask(_) => "header_task",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(code: &str, status: Option<u16>) -> ProcessError {
+        ProcessError::S3 {
+            operation: "HeadObject",
+            bucket: "b".into(),
+            key: "k".into(),
+            code: code.into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_head_answer_without_a_code_is_classified_by_its_status() {
+        assert_eq!(
+            s3("Unknown", Some(412)).settles(),
+            Some(Settles::Superseded)
+        );
+        assert_eq!(s3("Unknown", Some(404)).settles(), Some(Settles::Gone));
+        assert_eq!(s3("Unknown", Some(403)).class(), Class::AccessDenied);
+        assert_eq!(
+            s3("Unknown", Some(403)).settles(),
+            None,
+            "forbidden is never gone"
+        );
+        assert_eq!(s3("Unknown", Some(500)).settles(), None);
+        assert_eq!(s3("Unknown", Some(500)).class(), Class::Retryable);
+    }
+
+    #[test]
+    fn codes_settle_as_before_and_a_missing_bucket_stays_poison() {
+        assert_eq!(s3("NoSuchKey", Some(404)).settles(), Some(Settles::Gone));
+        assert_eq!(
+            s3("NoSuchVersion", Some(404)).settles(),
+            Some(Settles::Gone)
+        );
+        assert_eq!(
+            s3("PreconditionFailed", Some(412)).settles(),
+            Some(Settles::Superseded)
+        );
+        assert_eq!(s3("NoSuchBucket", Some(404)).settles(), None);
+        assert_eq!(s3("NoSuchBucket", Some(404)).class(), Class::Poison);
+    }
+
+    #[test]
+    fn access_denied_is_its_own_class_with_its_own_label() {
+        let denied = s3("AccessDenied", Some(403));
+        assert_eq!(denied.class(), Class::AccessDenied);
+        assert_eq!(denied.label(), "s3_access_denied");
+        assert_eq!(s3("Timeout", None).class(), Class::Retryable);
+        assert_eq!(s3("Timeout", None).label(), "s3");
     }
 }

@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
+use chrono::{DateTime, Utc};
 use docworker_shared::{ObjectEvent, UploadMetadata};
 
-use crate::error::ProcessError;
+use crate::error::{ProcessError, Settles};
 
 /// What S3 says about an object, from GetObject's or HeadObject's response headers.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +107,53 @@ pub async fn open(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened
     })
 }
 
+/// What the key holds now: its current version, by a HeadObject without a version id.
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// `None` on an unversioned bucket.
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Asks S3 what the key holds now. `None` when nothing is current: no such key, or a delete
+/// marker is the current version (S3 answers 404 to both; with `s3:ListBucket` granted, never
+/// 403). Removals and events without a sequencer are decided by this rather than by the order
+/// events happen to arrive in.
+pub async fn current(
+    s3: &aws_sdk_s3::Client,
+    event: &ObjectEvent,
+) -> Result<Option<Current>, ProcessError> {
+    let output = match s3
+        .head_object()
+        .bucket(&event.bucket)
+        .key(&event.key)
+        .send()
+        .await
+    {
+        Ok(output) => output,
+        Err(e) => {
+            let error = s3_error("HeadObject", event, e);
+            return match error.settles() {
+                Some(Settles::Gone) => Ok(None),
+                _ => Err(error),
+            };
+        }
+    };
+    Ok(Some(Current {
+        version_id: output
+            .version_id()
+            .filter(|v| !v.is_empty() && *v != "null")
+            .map(str::to_owned),
+        etag: output.e_tag().map(|etag| etag.trim_matches('"').to_owned()),
+        size: length(output.content_length()),
+        last_modified: output
+            .last_modified()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
+    }))
+}
+
 fn length(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
@@ -133,25 +182,34 @@ fn upload_metadata(metadata: Option<&HashMap<String, String>>) -> UploadMetadata
     }
 }
 
-fn s3_error<E, R>(
+fn s3_error<E>(
     operation: &'static str,
     event: &ObjectEvent,
-    error: SdkError<E, R>,
+    error: SdkError<E, HttpResponse>,
 ) -> ProcessError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    // A HEAD error has no body, so no code: name it after its status, so that the log and the
+    // audit trail say `AccessDenied` rather than `Unknown`.
     let code = match &error {
-        SdkError::TimeoutError(_) => "Timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
-        other => other.code().unwrap_or("Unknown").to_owned(),
-    };
+        SdkError::TimeoutError(_) => "Timeout",
+        SdkError::DispatchFailure(_) => "DispatchFailure",
+        other => other.code().unwrap_or(match status {
+            Some(403) => "AccessDenied",
+            Some(404) => "NotFound",
+            Some(412) => "PreconditionFailed",
+            _ => "Unknown",
+        }),
+    }
+    .to_owned();
     ProcessError::S3 {
         operation,
         bucket: event.bucket.clone(),
         key: event.key.clone(),
         code,
+        status,
         detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
     }
 }

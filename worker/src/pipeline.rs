@@ -33,9 +33,11 @@ pub enum Processed {
     Stale,
     /// The event does not change the object's bytes (restore, tagging, ACL…).
     Ignored,
-    /// The key was overwritten after this event; the newer object's event will settle it.
+    /// The key holds another version than this event is about (overwritten since, or a removal
+    /// of a version that is not current); the row was left alone.
     Superseded,
-    /// The object was deleted before its event was processed: the row is marked `deleted`.
+    /// The object was deleted before its event was processed, and nothing else is current
+    /// under its key: the row is marked `deleted`.
     Gone,
 }
 
@@ -87,12 +89,7 @@ impl Pipeline {
             }
             Err(e) if e.settles() == Some(Settles::Gone) => {
                 info!(error = %e, "gone: the object was deleted before its event was processed");
-                let facts = facts(event, &Head::default());
-                let applied = self
-                    .store
-                    .mark_deleted(&facts, self.processor_version, trail, "gone")
-                    .await?;
-                Ok(settled(applied, Processed::Gone))
+                self.removed(event, trail, Processed::Gone).await
             }
             other => other,
         }
@@ -105,17 +102,91 @@ impl Pipeline {
     ) -> Result<Processed, ProcessError> {
         match event.kind {
             EventKind::Other => return Ok(Processed::Ignored),
-            EventKind::Removed => {
-                let facts = facts(event, &Head::default());
-                let applied = self
-                    .store
-                    .mark_deleted(&facts, self.processor_version, trail, "deleted")
-                    .await?;
-                return Ok(settled(applied, Processed::Deleted));
-            }
+            EventKind::Removed => return self.removed(event, trail, Processed::Deleted).await,
             EventKind::Created => {}
         }
+        // Without a sequencer (a replay, an emulator) nothing orders this event against the
+        // row's: on a versioned bucket only the key's current version may be written, so an old
+        // version read again never replaces a newer row. The current version's own event (or
+        // its replay) settles the row instead.
+        if event.sequencer.is_none()
+            && let Some(version) = &event.version_id
+        {
+            let current = fetch::current(&self.s3, event).await?;
+            if current.as_ref().and_then(|c| c.version_id.as_ref()) != Some(version) {
+                info!(
+                    "superseded: the event's version is not the key's current one, and the event has no sequencer to order it by"
+                );
+                return Ok(Processed::Superseded);
+            }
+        }
+        self.created(event, trail).await
+    }
 
+    /// Settles a removal, or an object found gone, by what the key holds now rather than by the
+    /// event alone. On a versioned bucket a removal may be of a non-current version (`DELETE
+    /// ?versionId=`), a delete marker may already be covered by a newer upload, and removing the
+    /// current version or a delete marker makes an older version current again without any
+    /// `ObjectCreated` event. So: nothing current (no key, or a delete marker on top) marks the
+    /// row `deleted`; a current version the row already describes leaves it alone; another
+    /// current version is processed in place of the removed one. On an unversioned bucket a
+    /// live key means it was written again after the removal, and that upload's event follows.
+    async fn removed(
+        &self,
+        event: &ObjectEvent,
+        trail: Trail<'_>,
+        removal: Processed,
+    ) -> Result<Processed, ProcessError> {
+        let Some(current) = fetch::current(&self.s3, event).await? else {
+            let facts = facts(event, &Head::default());
+            let applied = self
+                .store
+                .mark_deleted(&facts, self.processor_version, trail, removal.label())
+                .await?;
+            return Ok(settled(applied, removal));
+        };
+        let Some(version) = current.version_id else {
+            info!("superseded: the key was written again after this removal");
+            return Ok(Processed::Superseded);
+        };
+        let row = self.store.get(&event.bucket, &event.key).await?;
+        if row.is_some_and(|row| {
+            row.version_id.as_ref() == Some(&version)
+                && matches!(row.status.as_str(), "finalized" | "rejected")
+        }) {
+            info!("superseded: the removal left the key's current version, which the row holds");
+            return Ok(Processed::Superseded);
+        }
+        info!(
+            "the key's current version is not the row's: processing it in place of the removed one"
+        );
+        let now_current = ObjectEvent {
+            kind: EventKind::Created,
+            name: event.name.clone(),
+            bucket: event.bucket.clone(),
+            key: event.key.clone(),
+            size: Some(current.size),
+            etag: current.etag,
+            version_id: Some(version),
+            // The row then reflects the key as of this removal: older events stay stale.
+            sequencer: event.sequencer.clone(),
+            time: current.last_modified.unwrap_or(event.time),
+        };
+        match self.created(&now_current, trail).await {
+            Err(e) if e.settles().is_some() => {
+                info!(error = %e, "superseded: the key changed again while its current version was read");
+                Ok(Processed::Superseded)
+            }
+            other => other,
+        }
+    }
+
+    /// Processes the object an `ObjectCreated` event announced.
+    async fn created(
+        &self,
+        event: &ObjectEvent,
+        trail: Trail<'_>,
+    ) -> Result<Processed, ProcessError> {
         // 1. Too large by the event's own account: decide from metadata, never download.
         if let Some(size) = event.size.filter(|size| *size > self.max_object_bytes) {
             let head = fetch::head(&self.s3, event).await?;

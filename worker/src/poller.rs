@@ -217,13 +217,14 @@ impl Poller {
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .and_then(|count| count.parse().ok())
             .unwrap_or(1);
+        let replayed = message
+            .message_attributes()
+            .is_some_and(|a| a.contains_key(REPLAY_ATTRIBUTE));
         let span = info_span!(
             "message",
             message_id = message.message_id().unwrap_or("unknown"),
             receive_count,
-            replayed = message
-                .message_attributes()
-                .is_some_and(|a| a.contains_key(REPLAY_ATTRIBUTE)),
+            replayed,
         );
         async {
             let started = Instant::now();
@@ -236,6 +237,7 @@ impl Poller {
                 message_id,
                 message.body().unwrap_or_default(),
                 receive_count,
+                replayed,
             );
             let disposition = self.with_heartbeat(receipt, work).await;
             let duration_ms = started.elapsed().as_millis() as u64;
@@ -297,11 +299,18 @@ impl Poller {
     }
 
     /// Processes every record of the message and decides its fate.
-    async fn settle(&self, message_id: &str, body: &str, receive_count: u32) -> Disposition {
+    async fn settle(
+        &self,
+        message_id: &str,
+        body: &str,
+        receive_count: u32,
+        replayed: bool,
+    ) -> Disposition {
         let trail = |started| Trail {
             message_id,
             attempt: receive_count as i32,
             started,
+            replayed,
         };
         let started = Instant::now();
         let events = match Notification::parse(body) {
@@ -334,6 +343,7 @@ impl Poller {
                     let outcome = match e.class() {
                         Class::Retryable => "failed",
                         Class::Poison => "poison",
+                        Class::AccessDenied => "access_denied",
                     };
                     self.audit(trail, Some(event), outcome, Some(&e.to_string()))
                         .await;
@@ -359,6 +369,14 @@ impl Poller {
                         metrics::counter!(names::POISON_MESSAGES, "reason" => e.label())
                             .increment(1);
                         error!(error = %e, error_kind = e.label(), "poison event: not deleted, left for the dead-letter queue");
+                        Disposition::DeadLetter
+                    }
+                    // Each receive retries it again; past `maxReceiveCount` the redrive policy
+                    // moves it to the DLQ, where the audit trail says why.
+                    Class::AccessDenied => {
+                        metrics::counter!(names::POISON_MESSAGES, "reason" => e.label())
+                            .increment(1);
+                        error!(error = %e, error_kind = e.label(), "access denied: not deleted, left for the dead-letter queue; check the worker role's S3 permissions");
                         Disposition::DeadLetter
                     }
                 };
@@ -412,7 +430,7 @@ impl Poller {
             .with_jitter();
         let processed = (|| self.pipeline.process(event, trail))
             .retry(backoff)
-            .when(|e| e.class() == Class::Retryable)
+            .when(|e| matches!(e.class(), Class::Retryable | Class::AccessDenied))
             .notify(|e, delay| {
                 metrics::counter!(names::RETRIES, "kind" => e.label()).increment(1);
                 warn!(error = %e, error_kind = e.label(), retry_in_ms = delay.as_millis() as u64, "retrying");

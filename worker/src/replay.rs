@@ -4,6 +4,11 @@
 //! worker processes it like any live event: an unchanged object leaves its row's content as it
 //! was; a changed one (new ETag) updates it.
 //!
+//! Each event pins what a HeadObject read: the version (on a versioned bucket), ETag and size,
+//! and as its time the object's `Last-Modified`, so a row the replay creates gets when S3 stored
+//! the object. A replayed event has no sequencer; the worker writes it only while its version is
+//! still the key's current one, and keeps an existing row's `uploaded_at`.
+//!
 //! Listing and row selection are streamed page by page: a replay of a whole bucket never holds
 //! more than one page of keys.
 
@@ -30,6 +35,7 @@ struct Selected {
     size: u64,
     etag: String,
     version_id: Option<String>,
+    modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -86,20 +92,10 @@ pub async fn execute(selection: ReplayArgs, config: RunConfig) -> anyhow::Result
                     {
                         continue;
                     }
-                    let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                    let Some(key) = object.key() else {
                         continue;
                     };
-                    sender
-                        .push(Selected {
-                            key: key.to_owned(),
-                            size: object
-                                .size()
-                                .and_then(|s| u64::try_from(s).ok())
-                                .unwrap_or(0),
-                            etag: etag.trim_matches('"').to_owned(),
-                            version_id: None,
-                        })
-                        .await?;
+                    sender.pin(&s3, key.to_owned()).await?;
                 }
             }
         }
@@ -117,37 +113,7 @@ pub async fn execute(selection: ReplayArgs, config: RunConfig) -> anyhow::Result
             .bind(selection.since)
             .fetch(store.pool());
             while let Some(key) = keys.try_next().await.context("selecting documents")? {
-                // The event must carry the object's current identity: ask S3 for it.
-                match s3
-                    .head_object()
-                    .bucket(&selection.bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                {
-                    Ok(head) => {
-                        sender
-                            .push(Selected {
-                                size: head
-                                    .content_length()
-                                    .and_then(|s| u64::try_from(s).ok())
-                                    .unwrap_or(0),
-                                etag: head
-                                    .e_tag()
-                                    .unwrap_or_default()
-                                    .trim_matches('"')
-                                    .to_owned(),
-                                version_id: head.version_id().map(str::to_owned),
-                                key,
-                            })
-                            .await?;
-                    }
-                    Err(e) => {
-                        warn!(key = %key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "skipped: object not readable");
-                        sender.summary.selected += 1;
-                        sender.summary.skipped += 1;
-                    }
-                }
+                sender.pin(&s3, key).await?;
             }
         }
     }
@@ -183,6 +149,41 @@ struct Sender {
 }
 
 impl Sender {
+    /// Selects the key's current object as a HeadObject reads it: the event must carry the
+    /// object's current identity, its version included, so that the worker reads exactly it.
+    async fn pin(&mut self, s3: &aws_sdk_s3::Client, key: String) -> anyhow::Result<()> {
+        match s3.head_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(head) => {
+                self.push(Selected {
+                    size: head
+                        .content_length()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
+                    etag: head
+                        .e_tag()
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_owned(),
+                    version_id: head
+                        .version_id()
+                        .filter(|v| !v.is_empty() && *v != "null")
+                        .map(str::to_owned),
+                    modified: head
+                        .last_modified()
+                        .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
+                    key,
+                })
+                .await
+            }
+            Err(e) => {
+                warn!(key = %key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "skipped: object not readable");
+                self.summary.selected += 1;
+                self.summary.skipped += 1;
+                Ok(())
+            }
+        }
+    }
+
     async fn push(&mut self, object: Selected) -> anyhow::Result<()> {
         self.summary.selected += 1;
         self.progress.inc(1);
@@ -260,7 +261,10 @@ fn event(bucket: &str, object: &Selected) -> serde_json::Value {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "",
-        "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "eventTime": object
+            .modified
+            .unwrap_or_else(Utc::now)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "eventName": "ObjectCreated:Put",
         "userIdentity": {"principalId": "docworker-replay"},
         "requestParameters": {"sourceIPAddress": ""},
@@ -286,6 +290,7 @@ mod tests {
             size: 2048,
             etag: "9e107d9d372bb6826bd81d3542a419d6".into(),
             version_id: Some("v-1".into()),
+            modified: DateTime::from_timestamp(1_764_000_000, 0),
         };
         let Notification::Records(records) =
             Notification::parse(&event("clinic-docs", &object).to_string()).unwrap()
@@ -296,5 +301,11 @@ mod tests {
         assert_eq!(records[0].size, Some(2048));
         assert_eq!(records[0].version_id.as_deref(), Some("v-1"));
         assert_eq!(records[0].bucket, "clinic-docs");
+        assert_eq!(records[0].sequencer, None);
+        assert_eq!(
+            records[0].time.timestamp(),
+            1_764_000_000,
+            "the object's Last-Modified, not the time of the replay"
+        );
     }
 }
