@@ -94,8 +94,8 @@ impl ProcessError {
             }
             ProcessError::Database(e) => match database::classify(e) {
                 database::Fault::Outage | database::Fault::Contention => Class::Retryable,
-                // The pipeline turns a refused row into a rejection; one that still fails is
-                // the rejection row itself refused.
+                // The pipeline turns a refused row into a rejection: a refusal that reaches
+                // here is of a row nothing else can be written for (the rejection, a deletion).
                 database::Fault::Refused(_) => Class::Poison,
             },
             _ => Class::Retryable,
