@@ -7,6 +7,7 @@ mod config;
 mod delivery;
 mod faults;
 mod helpers;
+mod hostile;
 mod infra;
 mod operations;
 mod pipeline;
