@@ -368,7 +368,7 @@ impl<'a> Element<'a> {
             Ok(decoded)
         };
         let owned = |value: &str| -> Result<String, Unreadable> {
-            budget.charge(SLOT + value.len() as u64)?;
+            budget.charge(value.len() as u64)?;
             Ok(value.to_owned())
         };
         let values = match known {
@@ -387,13 +387,16 @@ impl<'a> Element<'a> {
             | VR::UI => {
                 let text = text()?;
                 let text = text.trim_end_matches(['\0', ' ']);
-                let mut values = Vec::with_capacity(count_values(text.as_bytes()));
+                let count = count_values(text.as_bytes());
+                budget.charge(count as u64 * SLOT)?;
+                let mut values = Vec::with_capacity(count);
                 for part in text.split('\\') {
                     values.push(owned(part.trim_matches(['\0', ' ']))?);
                 }
                 Values::Texts(values)
             }
             VR::LT | VR::ST | VR::UT | VR::UR => {
+                budget.charge(SLOT)?;
                 Values::Texts(vec![owned(text()?.trim_end_matches(['\0', ' ']))?])
             }
             VR::AT | VR::FD | VR::FL | VR::SL | VR::SS | VR::UL | VR::US
