@@ -19,7 +19,7 @@ fn main() {
         let line = match std::fs::File::open(&path) {
             Err(e) => serde_json::json!({"file": path, "error": e.to_string()}),
             Ok(file) => {
-                match docworker_shared::dicom::read_header(std::io::BufReader::new(file), 64 << 20)
+                match docworker_shared::dicom::read_header(std::io::BufReader::new(file), 16 << 20)
                 {
                     Ok(h) => {
                         let dicom = parsed(&h.json);

@@ -8,7 +8,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufReader, Read};
-use std::rc::Rc;
 
 use chrono::NaiveDate;
 use dicom_core::Tag;
@@ -62,6 +61,14 @@ impl fmt::Debug for DicomHeader {
 /// is an error, never a stack overflow.
 pub const MAX_SEQUENCE_DEPTH: usize = 64;
 
+/// The share of the budget the DICOM JSON may take. Writing the row holds the JSON three times
+/// (the header's text, sqlx's argument buffer and the connection's write buffer), so a quarter
+/// keeps the write inside the same per-object budget as the parse. Past it the file is rejected
+/// with [`Rejection::DicomJsonTooLarge`], whatever budget is left.
+pub const fn max_json_bytes(limit: u64) -> u64 {
+    limit / 4
+}
+
 /// Reads the header of a Part 10 file whose first byte is the start of the 128-byte preamble.
 ///
 /// The preamble is read unconditionally: the caller has already seen `DICM` at offset 128, and
@@ -69,9 +76,14 @@ pub const MAX_SEQUENCE_DEPTH: usize = 64;
 /// reader may be shorter than 132 bytes.
 ///
 /// The data set is read as dicom-parser's flat token stream and written as JSON as it arrives,
-/// with an explicit stack (dicom-object's own builder recurses once per nesting level). At most
-/// `limit` bytes are read, and no element may declare more than `limit` bytes, so memory stays
-/// bounded whatever the file claims.
+/// with an explicit stack (dicom-object's own builder recurses once per nesting level).
+///
+/// `limit` is one budget for everything the read allocates: the meta group, every byte of the
+/// data set as the parser sees it (after inflation, for the deflated transfer syntax), each text
+/// value decoded and the slot it takes in its element's list, and the JSON's capacity. Each is
+/// charged before or as it is allocated and never refunded, so the sum of everything alive at
+/// once stays below `limit` whatever the file claims; past it the file is rejected as
+/// [`Rejection::DicomHeaderTooLarge`]. Values longer than their VR allows are refused on the way.
 pub fn read_header<R: Read>(reader: R, limit: u64) -> Result<DicomHeader, Rejection> {
     let (meta, written) = parse(reader, limit)?;
     header_of(&meta, written)
@@ -100,17 +112,13 @@ pub fn read_header_from_prefix(
 }
 
 fn parse<R: Read>(reader: R, limit: u64) -> Result<(FileMetaTable, json::Written), Rejection> {
-    let exhausted = Rc::new(Cell::new(false));
-    let budget = Budget {
-        inner: reader,
-        left: limit,
-        exhausted: exhausted.clone(),
-    };
+    let budget = Budget::new(limit);
     let too_large = Rejection::DicomHeaderTooLarge { limit };
-    match read_parts(budget, limit) {
-        Err(_) if exhausted.get() => Err(too_large),
+    match read_parts(reader, &budget) {
+        Err(_) if budget.exhausted.get() => Err(too_large),
         Err(Unreadable::TooLarge) => Err(too_large),
         Err(Unreadable::Because(reason)) => Err(Rejection::DicomUnreadable(reason)),
+        Err(Unreadable::Refused(rejection)) => Err(rejection),
         Ok(parts) => Ok(parts),
     }
 }
@@ -119,6 +127,8 @@ enum Unreadable {
     TooLarge,
     /// Only top-level messages: an error's sources can quote the offending value.
     Because(String),
+    /// A rejection of its own kind (a value too long for its VR, JSON past its cap).
+    Refused(Rejection),
 }
 
 fn because(context: &str, error: impl fmt::Display) -> Unreadable {
@@ -127,18 +137,23 @@ fn because(context: &str, error: impl fmt::Display) -> Unreadable {
 
 fn read_parts<R: Read>(
     source: R,
-    limit: u64,
+    budget: &Budget,
 ) -> Result<(FileMetaTable, json::Written), Unreadable> {
     let mut source = BufReader::new(source);
     let mut preamble = [0u8; 128];
     source
         .read_exact(&mut preamble)
         .map_err(|e| because("file ends inside the preamble", e))?;
-    let meta = read_meta(&mut source)?;
+    let meta = read_meta(&mut source, budget)?;
     let uid = meta
         .transfer_syntax()
         .trim_end_matches(['\0', ' '])
         .to_owned();
+    // Quoted below when unknown, so checked first: a UID is digits and dots, never PHI, but the
+    // field could hold anything.
+    if !is_uid(&uid) {
+        return Err(Unreadable::Refused(not_a_uid("Transfer Syntax UID")));
+    }
     let ts = TransferSyntaxRegistry
         .get(&uid)
         .ok_or_else(|| Unreadable::Because(format!("unknown transfer syntax {uid}")))?;
@@ -151,12 +166,17 @@ fn read_parts<R: Read>(
         }
         _ => Box::new(source),
     };
+    // After the adapter: a deflated data set is charged as it inflates, not as it arrives.
+    let source = Metered {
+        inner: source,
+        budget,
+    };
     // Raw values: text is decoded, and numbers put in order, by the writer, which knows the
     // character set and the byte order and does both without intermediate values.
     let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
     let tokens = DataSetReader::new_with_ts_options(source, ts, options)
         .map_err(|e| because("Could not create data set parser", e))?;
-    Ok((meta, json::write(tokens, ts.endianness(), limit)?))
+    Ok((meta, json::write(tokens, ts.endianness(), budget)?))
 }
 
 /// A file meta group is a few hundred bytes; one claiming more is not a DICOM file.
@@ -165,7 +185,7 @@ const MAX_META_BYTES: usize = 64 * 1024;
 /// Reads the file meta group after checking every length in it against the bytes it has: the
 /// parser allocates what an element declares before reading it, and a hostile length must not
 /// become a multi-gigabyte allocation.
-fn read_meta<R: Read>(source: &mut R) -> Result<FileMetaTable, Unreadable> {
+fn read_meta<R: Read>(source: &mut R, budget: &Budget) -> Result<FileMetaTable, Unreadable> {
     let mut head = [0u8; 16];
     source
         .read_exact(&mut head)
@@ -186,6 +206,7 @@ fn read_meta<R: Read>(source: &mut R) -> Result<FileMetaTable, Unreadable> {
             "Could not parse meta group data set: it claims {group_len} bytes"
         )));
     }
+    budget.charge(16 + group_len as u64)?;
     let mut whole = head.to_vec();
     whole.resize(16 + group_len, 0);
     source
@@ -246,29 +267,68 @@ fn check_meta_lengths(group: &[u8]) -> Result<(), Unreadable> {
     Ok(())
 }
 
+/// The promoted columns, each checked before it reaches the row: every value in the file already
+/// fits its VR's length (see `json`), a UID must be one, and a single-valued attribute must hold
+/// one value. A file breaking either rule is rejected with the attribute's name, never its value:
+/// an index keyed on a malformed UID or a patient ID made of several is worse than no row.
 fn header_of(meta: &FileMetaTable, written: json::Written) -> Result<DicomHeader, Rejection> {
     let text = |value: Option<String>| -> Option<String> {
         let value = clean(&value?);
         (!value.is_empty()).then_some(value)
     };
+    let uid = |value: Option<String>, attribute| match text(value) {
+        Some(value) if !is_uid(&value) => Err(not_a_uid(attribute)),
+        value => Ok(value),
+    };
+    let single = |value: Option<String>, attribute| match text(value) {
+        Some(value) if value.contains('\\') => Err(Rejection::DicomInvalid {
+            attribute,
+            reason: "holds several values where its column holds one",
+        }),
+        value => Ok(value),
+    };
     let promoted = written.promoted;
-    let study_instance_uid =
-        text(promoted.study_instance_uid).ok_or(Rejection::DicomMissing("Study Instance UID"))?;
-    let sop_instance_uid =
-        text(promoted.sop_instance_uid).ok_or(Rejection::DicomMissing("SOP Instance UID"))?;
+    let study_instance_uid = uid(promoted.study_instance_uid, "Study Instance UID")?
+        .ok_or(Rejection::DicomMissing("Study Instance UID"))?;
+    let sop_instance_uid = uid(promoted.sop_instance_uid, "SOP Instance UID")?
+        .ok_or(Rejection::DicomMissing("SOP Instance UID"))?;
+    let sop_class_uid = match uid(promoted.sop_class_uid, "SOP Class UID")? {
+        Some(class) => Some(class),
+        None => uid(
+            Some(meta.media_storage_sop_class_uid().to_owned()),
+            "Media Storage SOP Class UID",
+        )?,
+    };
     Ok(DicomHeader {
         study_instance_uid,
         sop_instance_uid,
-        series_instance_uid: text(promoted.series_instance_uid),
-        sop_class_uid: text(promoted.sop_class_uid)
-            .or_else(|| Some(clean(meta.media_storage_sop_class_uid())))
-            .filter(|uid| !uid.is_empty()),
-        modality: text(promoted.modality),
-        patient_id: text(promoted.patient_id),
+        series_instance_uid: uid(promoted.series_instance_uid, "Series Instance UID")?,
+        sop_class_uid,
+        modality: single(promoted.modality, "Modality")?,
+        patient_id: single(promoted.patient_id, "Patient ID")?,
         study_date: text(promoted.study_date).and_then(|date| parse_da(&date)),
         transfer_syntax_uid: clean(meta.transfer_syntax()),
         json: written.json,
     })
+}
+
+/// The longest UID PS3.5 9.1 allows.
+pub const MAX_UID_CHARS: usize = 64;
+
+/// A UID as PS3.5 9.1 defines it: at most 64 characters of digits and dots, with no empty
+/// component. (Leading zeros in a component are also forbidden there, but real archives carry
+/// them, and they harm no index.)
+pub fn is_uid(value: &str) -> bool {
+    value.len() <= MAX_UID_CHARS
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && value.split('.').all(|component| !component.is_empty())
+}
+
+fn not_a_uid(attribute: &'static str) -> Rejection {
+    Rejection::DicomInvalid {
+        attribute,
+        reason: "is not a valid UID (at most 64 digits and dots, no empty component)",
+    }
 }
 
 /// DICOM pads values with spaces or NULs; PostgreSQL refuses NUL in text and in JSON.
@@ -288,24 +348,58 @@ fn parse_da(value: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&digits, "%Y%m%d").ok()
 }
 
-/// A reader that stops handing out bytes after a budget, and remembers that it had to.
-struct Budget<R> {
-    inner: R,
-    left: u64,
-    exhausted: Rc<Cell<bool>>,
+/// One object's allocation budget, shared by the reader that meters the data set and the writer
+/// that decodes values and writes the JSON. Charges are never refunded: what was ever allocated
+/// bounds what is alive at once, with no bookkeeping of frees to get wrong.
+struct Budget {
+    limit: u64,
+    left: Cell<u64>,
+    /// A charge was refused: whatever error the parser then reports, the verdict is "too large".
+    exhausted: Cell<bool>,
 }
 
-impl<R: Read> Read for Budget<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            left: Cell::new(limit),
+            exhausted: Cell::new(false),
+        }
+    }
+
+    /// Whether `bytes` more would still fit, without charging them: for allocations a reader makes
+    /// before the bytes it then charges arrive.
+    fn affords(&self, bytes: u64) -> Result<(), Unreadable> {
+        if bytes > self.left.get() {
             self.exhausted.set(true);
+            return Err(Unreadable::TooLarge);
+        }
+        Ok(())
+    }
+
+    fn charge(&self, bytes: u64) -> Result<(), Unreadable> {
+        self.affords(bytes)?;
+        self.left.set(self.left.get() - bytes);
+        Ok(())
+    }
+}
+
+/// A reader that charges every byte it hands out, and stops when the budget is spent.
+struct Metered<'b, R> {
+    inner: R,
+    budget: &'b Budget,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.budget.left.get();
+        if left == 0 {
+            self.budget.exhausted.set(true);
             return Err(io::Error::other("DICOM header budget exhausted"));
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..max])?;
-        self.left -= n as u64;
+        self.budget.left.set(left - n as u64);
         Ok(n)
     }
 }
@@ -598,6 +692,194 @@ mod hostile {
                 "meta group element (0002,0001) runs past the group".into()
             ))
         );
+    }
+
+    use crate::fixtures::hostile;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn empty_values_are_charged_per_value_so_a_header_of_backslashes_is_too_large() {
+        // 16 MiB of `\`: 16 Mi values of 24 bytes each, far past a 64 MiB budget that the bytes
+        // alone (16 MiB) would fit.
+        for bytes in [
+            hostile::empty_values(16 << 20),
+            hostile::empty_values_as_un(16 << 20),
+        ] {
+            assert_eq!(
+                read_header(bytes.as_slice(), 64 * MIB),
+                Err(Rejection::DicomHeaderTooLarge { limit: 64 * MIB })
+            );
+        }
+        // A few empty values are an ordinary header.
+        let few = hostile::empty_values(100);
+        let header = read_header(few.as_slice(), MIB).expect("accepted");
+        let json: serde_json::Value = serde_json::from_str(&header.json).expect("JSON");
+        assert_eq!(json["00091010"]["vr"], "UC");
+    }
+
+    #[test]
+    fn a_deflated_data_set_is_charged_as_it_inflates() {
+        // 64 MiB of 2 KiB binaries (left out of the JSON) inflate from a few hundred KiB: the
+        // bytes read after inflation spend the budget.
+        let binaries = hostile::deflated(
+            &hostile::element(0x0009, 0x1001, b"OB", &[0; 2048]),
+            32 << 10,
+        );
+        assert!(
+            binaries.len() < 512 << 10,
+            "{} bytes deflated",
+            binaries.len()
+        );
+        assert_eq!(
+            read_header(binaries.as_slice(), 16 * MIB),
+            Err(Rejection::DicomHeaderTooLarge { limit: 16 * MIB })
+        );
+        // 64 MiB of empty elements would be 192 MiB of JSON: the JSON's cap stops it first.
+        let empties = hostile::empty_elements_deflated(8 << 20);
+        assert!(
+            empties.len() < 512 << 10,
+            "{} bytes deflated",
+            empties.len()
+        );
+        assert_eq!(
+            read_header(empties.as_slice(), 16 * MIB),
+            Err(Rejection::DicomJsonTooLarge { limit: 4 * MIB })
+        );
+        let small = hostile::empty_elements_deflated(4096);
+        assert!(read_header(small.as_slice(), 16 * MIB).is_ok());
+    }
+
+    #[test]
+    fn json_past_a_quarter_of_the_budget_is_refused_as_too_large_json() {
+        // 3 MiB of control characters: 18 MiB of `\u0001` escapes, past the 16 MiB cap of a
+        // 64 MiB budget, which the parse itself would fit.
+        let bytes = hostile::escaped_text(3 << 20);
+        let refused = read_header(bytes.as_slice(), 64 * MIB);
+        assert_eq!(
+            refused,
+            Err(Rejection::DicomJsonTooLarge { limit: 16 * MIB })
+        );
+        assert_eq!(refused.unwrap_err().label(), "dicom_json_too_large");
+        let fits = hostile::escaped_text(1 << 20);
+        let header = read_header(fits.as_slice(), 64 * MIB).expect("6 MiB of JSON fits");
+        assert!(header.json.capacity() as u64 <= 16 * MIB);
+    }
+
+    #[test]
+    fn a_uid_longer_than_64_characters_is_refused_naming_only_the_element() {
+        let rejection = read_header(hostile::long_study_uid(10_000).as_slice(), MIB).unwrap_err();
+        assert_eq!(
+            rejection,
+            Rejection::DicomValueTooLong {
+                element: "(0020,000D)".into(),
+                vr: "UI",
+                max: 64
+            }
+        );
+        assert!(!rejection.to_string().contains("111"), "{rejection}");
+        let longest = read_header(hostile::long_study_uid(64).as_slice(), MIB).expect("64 fits");
+        assert_eq!(longest.study_instance_uid.len(), 64);
+    }
+
+    fn with_study_uid(uid: &str) -> Vec<u8> {
+        SampleDicom {
+            study_instance_uid: Some(uid.into()),
+            ..SampleDicom::default()
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn a_study_uid_that_is_not_a_uid_is_rejected_without_quoting_it() {
+        for bad in ["1.2.SECRET", "1..2", "1.2.", "1.2\\3.4", "-1.2"] {
+            let rejection = read_header(with_study_uid(bad).as_slice(), MIB).unwrap_err();
+            assert_eq!(
+                rejection,
+                Rejection::DicomInvalid {
+                    attribute: "Study Instance UID",
+                    reason: "is not a valid UID (at most 64 digits and dots, no empty component)",
+                },
+                "{bad}"
+            );
+            assert_eq!(rejection.label(), "dicom_invalid_value");
+            assert!(!rejection.to_string().contains(bad), "{rejection}");
+        }
+    }
+
+    #[test]
+    fn every_promoted_uid_is_validated() {
+        let bad_series = SampleDicom {
+            series_instance_uid: "1.2.x".into(),
+            ..SampleDicom::default()
+        };
+        assert!(matches!(
+            read_header(bad_series.to_bytes().as_slice(), MIB),
+            Err(Rejection::DicomInvalid {
+                attribute: "Series Instance UID",
+                ..
+            })
+        ));
+        let bad_sop = SampleDicom {
+            sop_instance_uid: Some("1.2.3.".into()),
+            ..SampleDicom::default()
+        };
+        assert!(matches!(
+            read_header(bad_sop.to_bytes().as_slice(), MIB),
+            Err(Rejection::DicomInvalid {
+                attribute: "SOP Instance UID",
+                ..
+            })
+        ));
+        let mut bad_ts = SampleDicom::default().to_bytes();
+        let ts = bad_ts
+            .windows(20)
+            .position(|w| w == b"1.2.840.10008.1.2.1\0")
+            .expect("the transfer syntax in the meta group");
+        // An empty component: the meta parser takes any digits and dots, this reader does not.
+        bad_ts[ts + 14] = b'.';
+        let rejection = read_header(bad_ts.as_slice(), MIB).unwrap_err();
+        assert!(
+            matches!(
+                rejection,
+                Rejection::DicomInvalid {
+                    attribute: "Transfer Syntax UID",
+                    ..
+                }
+            ),
+            "{rejection:?}"
+        );
+        assert!(is_uid("1.2.840.10008.1.2.1"));
+        assert!(!is_uid(&"1.".repeat(33)));
+        assert!(!is_uid(""));
+    }
+
+    #[test]
+    fn a_single_valued_column_with_several_values_is_rejected() {
+        let two_ids = SampleDicom {
+            patient_id: "PAT-1\\PAT-2".into(),
+            ..SampleDicom::default()
+        };
+        let rejection = read_header(two_ids.to_bytes().as_slice(), MIB).unwrap_err();
+        assert_eq!(
+            rejection,
+            Rejection::DicomInvalid {
+                attribute: "Patient ID",
+                reason: "holds several values where its column holds one"
+            }
+        );
+        assert!(!rejection.to_string().contains("PAT-"), "{rejection}");
+        let two_modalities = SampleDicom {
+            modality: "MR\\OT".into(),
+            ..SampleDicom::default()
+        };
+        assert!(matches!(
+            read_header(two_modalities.to_bytes().as_slice(), MIB),
+            Err(Rejection::DicomInvalid {
+                attribute: "Modality",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -206,3 +206,156 @@ pub fn zip_entry(name: &str, compressed: u32, uncompressed: u32) -> Vec<u8> {
     out.extend(std::iter::repeat_n(b'x', compressed as usize));
     out
 }
+
+/// Hostile DICOM files, each the worst of its kind for the header's memory budget: built as raw
+/// bytes, since no well-behaved writer makes them.
+pub mod hostile {
+    use std::io::Write;
+
+    use dicom_dictionary_std::uids;
+    use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+    use super::SampleDicom;
+
+    /// One explicit VR little endian element, with the 4-byte length where the VR has one.
+    pub fn element(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + value.len());
+        out.extend_from_slice(&group.to_le_bytes());
+        out.extend_from_slice(&element.to_le_bytes());
+        out.extend_from_slice(vr);
+        let long = matches!(
+            vr,
+            b"OB"
+                | b"OD"
+                | b"OF"
+                | b"OL"
+                | b"OV"
+                | b"OW"
+                | b"SQ"
+                | b"SV"
+                | b"UC"
+                | b"UN"
+                | b"UR"
+                | b"UT"
+                | b"UV"
+        );
+        if long {
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        }
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// The UIDs a header needs to be accepted, so that only the hostile part can refuse it.
+    pub fn identity() -> Vec<u8> {
+        let mut out = element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0");
+        out.extend(element(
+            0x0008,
+            0x0018,
+            b"UI",
+            b"1.2.826.0.1.3680043.8.498.2",
+        ));
+        out.extend(element(
+            0x0020,
+            0x000D,
+            b"UI",
+            b"1.2.826.0.1.3680043.8.498.3",
+        ));
+        out
+    }
+
+    /// A Part 10 file in `transfer_syntax` (explicit VR, little endian or deflated) whose data set
+    /// is `identity()` followed by what `rest` writes. `rest` streams, so a bomb is never held
+    /// inflated.
+    pub fn file(transfer_syntax: &str, rest: impl FnOnce(&mut dyn Write)) -> Vec<u8> {
+        let sample = SampleDicom::with_transfer_syntax(transfer_syntax).to_bytes();
+        let group = u32::from_le_bytes(sample[140..144].try_into().expect("4 bytes")) as usize;
+        let mut bytes = sample[..144 + group].to_vec();
+        let ts = TransferSyntaxRegistry
+            .get(transfer_syntax)
+            .expect("a known transfer syntax");
+        match ts.codec() {
+            Codec::Dataset(Some(adapter)) => {
+                let mut writer = adapter.adapt_writer(Box::new(&mut bytes));
+                writer.write_all(&identity()).expect("to memory");
+                rest(&mut writer);
+                writer.flush().expect("to memory");
+            }
+            _ => {
+                bytes.extend(identity());
+                rest(&mut bytes);
+            }
+        }
+        bytes
+    }
+
+    /// The case: one multi-valued element (UC, whose length has 4 bytes) made only of
+    /// `\`, `bytes` of them: as many empty values, each a `String` and a JSON `""` to a reader
+    /// that charges only the bytes.
+    pub fn empty_values(bytes: usize) -> Vec<u8> {
+        file(uids::EXPLICIT_VR_LITTLE_ENDIAN, |out| {
+            out.write_all(&element(0x0009, 0x1010, b"UC", &vec![b'\\'; bytes]))
+                .expect("to memory");
+        })
+    }
+
+    /// The same, as a standard DS attribute stored as UN: read with its dictionary VR, each empty
+    /// value becomes `null` in the JSON. Contour Data (3006,0050) is DS with any number of values.
+    pub fn empty_values_as_un(bytes: usize) -> Vec<u8> {
+        file(uids::EXPLICIT_VR_LITTLE_ENDIAN, |out| {
+            out.write_all(&element(0x3006, 0x0050, b"UN", &vec![b'\\'; bytes]))
+                .expect("to memory");
+        })
+    }
+
+    /// A deflated file whose data set repeats `one` (an element's bytes) `count` times: a few
+    /// hundred times smaller than inflated.
+    pub fn deflated(one: &[u8], count: usize) -> Vec<u8> {
+        file(uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, |out| {
+            let per_block = (64 << 10) / one.len().max(1) + 1;
+            let block = one.repeat(per_block.min(count));
+            let mut left = count;
+            while left >= per_block {
+                out.write_all(&block).expect("to memory");
+                left -= per_block;
+            }
+            out.write_all(&one.repeat(left)).expect("to memory");
+        })
+    }
+
+    /// A deflate bomb: `count` empty private LO elements, 8 bytes each and about 24 of JSON.
+    pub fn empty_elements_deflated(count: usize) -> Vec<u8> {
+        deflated(&element(0x0009, 0x1010, b"LO", b""), count)
+    }
+
+    /// A UT value of `bytes` control characters: each becomes `\u0001` (six bytes) in the JSON.
+    pub fn escaped_text(bytes: usize) -> Vec<u8> {
+        file(uids::EXPLICIT_VR_LITTLE_ENDIAN, |out| {
+            out.write_all(&element(0x0040, 0xA160, b"UT", &vec![1u8; bytes]))
+                .expect("to memory");
+        })
+    }
+
+    /// A file whose Study Instance UID is `len` digits: past the 64 a UI value may have.
+    pub fn long_study_uid(len: usize) -> Vec<u8> {
+        let mut uid = vec![b'1'; len];
+        if len % 2 == 1 {
+            uid.push(0);
+        }
+        let mut bytes = SampleDicom::default().to_bytes();
+        let group = u32::from_le_bytes(bytes[140..144].try_into().expect("4 bytes")) as usize;
+        bytes.truncate(144 + group);
+        bytes.extend(element(
+            0x0008,
+            0x0018,
+            b"UI",
+            b"1.2.826.0.1.3680043.8.498.2",
+        ));
+        bytes.extend(element(0x0020, 0x000D, b"UI", &uid));
+        bytes
+    }
+}

@@ -53,6 +53,25 @@ pub enum Rejection {
         condition: &'static str,
         object: Option<String>,
     },
+    /// The element and its VR, never the value: a value is PHI, and an over-long one is whatever
+    /// the uploader chose to put there.
+    #[error(
+        "DICOM element {element} has a {vr} value longer than the {max} characters its VR allows"
+    )]
+    DicomValueTooLong {
+        element: String,
+        vr: &'static str,
+        max: usize,
+    },
+    #[error("DICOM JSON of the header runs past {limit} bytes")]
+    DicomJsonTooLarge { limit: u64 },
+    /// A promoted attribute whose value cannot be its column; the reason names the rule it breaks,
+    /// never the value.
+    #[error("DICOM {attribute} {reason}")]
+    DicomInvalid {
+        attribute: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl Rejection {
@@ -72,6 +91,10 @@ impl Rejection {
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",
             Rejection::DatabaseRefused { .. } => "database_refused",
+
+            Rejection::DicomValueTooLong { .. } => "dicom_value_too_long",
+            Rejection::DicomJsonTooLarge { .. } => "dicom_json_too_large",
+            Rejection::DicomInvalid { .. } => "dicom_invalid_value",
         }
     }
 }

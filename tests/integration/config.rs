@@ -12,6 +12,8 @@ fn run_without(remove: &[&str], set: &[(&str, &str)]) -> (Option<i32>, String) {
         "DOCWORKER_QUEUE_URL",
         "DOCWORKER_CONCURRENCY",
         "DOCWORKER_MAX_OBJECT_BYTES",
+        "DOCWORKER_MAX_DICOM_HEADER_BYTES",
+        "DOCWORKER_MEMORY_LIMIT",
     ] {
         command.env_remove(name);
     }
@@ -68,6 +70,31 @@ fn unparseable_numbers_are_one_line_and_exit_2() {
     assert_one_line_naming(
         run_without(&[], &[("DOCWORKER_CONCURRENCY", "0")]),
         "DOCWORKER_CONCURRENCY",
+    );
+}
+
+#[test]
+fn a_configuration_that_could_exceed_the_memory_limit_is_refused_with_one_line() {
+    // 16 × (64 MiB + 8 MiB) + 64 MiB = 1216 MiB against 512 MiB.
+    let refused = run_without(
+        &[],
+        &[
+            ("DOCWORKER_CONCURRENCY", "16"),
+            ("DOCWORKER_MAX_DICOM_HEADER_BYTES", "67108864"),
+            ("DOCWORKER_MEMORY_LIMIT", "512Mi"),
+        ],
+    );
+    let stderr = refused.1.clone();
+    assert_one_line_naming(refused, "DOCWORKER_CONCURRENCY");
+    assert!(
+        stderr.contains("DOCWORKER_MAX_DICOM_HEADER_BYTES")
+            && stderr
+                .contains("1216 MiB exceeds the memory limit of 512 MiB (DOCWORKER_MEMORY_LIMIT)"),
+        "{stderr}"
+    );
+    assert_one_line_naming(
+        run_without(&[], &[("DOCWORKER_MEMORY_LIMIT", "half a gig")]),
+        "DOCWORKER_MEMORY_LIMIT",
     );
 }
 

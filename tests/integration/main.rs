@@ -9,6 +9,8 @@ mod delivery;
 mod faults;
 mod helpers;
 mod iam;
+
+mod hostile;
 mod infra;
 mod operations;
 mod pipeline;

@@ -2,7 +2,7 @@
 //! start-up so that a bad setting stops the process with one line that names it (exit code 2).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -170,10 +170,16 @@ pub struct RunArgs {
     /// database connection).
     #[arg(long, env = "DOCWORKER_CONCURRENCY", default_value_t = 16)]
     pub concurrency: usize,
-    /// A DICOM file's elements before Pixel Data are held in memory while parsed; a header
-    /// larger than this is rejected, which bounds memory per object.
-    #[arg(long, env = "DOCWORKER_MAX_DICOM_HEADER_BYTES", default_value_t = 64 << 20)]
+    /// What reading one DICOM header may allocate (its bytes after inflation, each value, the
+    /// JSON, a quarter of it at most); a header that needs more is rejected. One term of the
+    /// memory bound checked against `DOCWORKER_MEMORY_LIMIT`.
+    #[arg(long, env = "DOCWORKER_MAX_DICOM_HEADER_BYTES", default_value_t = 16 << 20)]
     pub max_dicom_header_bytes: u64,
+    /// The memory the worker may use, in bytes (or with a binary suffix: `512Mi`, `1Gi`);
+    /// without it, the container's cgroup limit when there is one. A configuration whose bound
+    /// (see [`memory_bound`]) exceeds it does not start.
+    #[arg(long, env = "DOCWORKER_MEMORY_LIMIT", value_parser = parse_bytes)]
+    pub memory_limit: Option<u64>,
     /// On SIGTERM, how long in-flight objects may take to finish; kept below ECS's 30 s stop
     /// timeout so the worker exits on its own terms.
     #[arg(long, env = "DOCWORKER_SHUTDOWN_DEADLINE_SECS", default_value_t = 25)]
@@ -223,6 +229,107 @@ pub enum ConfigError {
     Missing(&'static str, &'static str),
     #[error("{0} is not valid: {1}")]
     Invalid(&'static str, String),
+    #[error(
+        "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + {stream} MiB) + {base} MiB = \
+         {concurrency} × ({budget} MiB + {stream} MiB) + {base} MiB = {bound} MiB exceeds the \
+         memory limit of {limit} MiB ({origin}): lower DOCWORKER_CONCURRENCY or \
+         DOCWORKER_MAX_DICOM_HEADER_BYTES, or raise the limit",
+        stream = PER_OBJECT_STREAM_BYTES >> 20,
+        base = BASE_MEMORY_BYTES >> 20,
+        budget = mib(*budget),
+        bound = mib(*bound),
+        limit = mib(*limit)
+    )]
+    OverMemory {
+        concurrency: usize,
+        budget: u64,
+        bound: u64,
+        limit: u64,
+        origin: &'static str,
+    },
+}
+
+/// What the worker holds besides its objects: the runtime and its threads, the AWS and database
+/// clients, the pool's connections and the metrics registry. Measured at 20–30 MiB resident idle
+/// and after a run of small objects (docs/performance.md); rounded up.
+pub const BASE_MEMORY_BYTES: u64 = 64 << 20;
+
+/// What one object in flight holds besides its DICOM header budget: the 32 KiB sniffing prefix,
+/// up to four 1 MiB hashing batches, the parser's chunk queue, and the HTTP and TLS buffers of its
+/// stream. A 1 GiB object streams in under 30 MiB of RSS including the base; rounded up.
+pub const PER_OBJECT_STREAM_BYTES: u64 = 8 << 20;
+
+/// The most memory the worker can use: every object in flight at its header budget, plus the
+/// base. The header budget counts what the DICOM reader allocates, so it is the only term an
+/// uploader moves; the others are fixed by the code.
+pub fn memory_bound(concurrency: usize, max_dicom_header_bytes: u64) -> u64 {
+    (concurrency as u64)
+        .saturating_mul(max_dicom_header_bytes.saturating_add(PER_OBJECT_STREAM_BYTES))
+        .saturating_add(BASE_MEMORY_BYTES)
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20)
+}
+
+/// A byte count: a plain integer, or one with a binary suffix as Kubernetes writes them (`Ki`,
+/// `Mi`, `Gi`, `Ti`, optionally followed by `B`).
+fn parse_bytes(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &value[digits.len()..] {
+        "" | "B" => 0,
+        "Ki" | "KiB" => 10,
+        "Mi" | "MiB" => 20,
+        "Gi" | "GiB" => 30,
+        "Ti" | "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "expected bytes, e.g. 536870912 or 512Mi, got {value:?}"
+            ));
+        }
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected bytes, e.g. 536870912 or 512Mi, got {value:?}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{value:?} is too large"))
+}
+
+/// The memory limit of the cgroup the process runs in, under `root` (`/sys/fs/cgroup`): v2's
+/// `memory.max`, else v1's `memory/memory.limit_in_bytes`. `None` when unlimited (`max`, or v1's
+/// "no limit" of nearly 2^63) or when neither file is there.
+pub fn cgroup_memory_limit(root: &Path) -> Option<(u64, &'static str)> {
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).ok();
+    if let Some(max) = read("memory.max") {
+        return max
+            .trim()
+            .parse()
+            .ok()
+            .map(|limit| (limit, "cgroup v2 memory.max"));
+    }
+    let limit: u64 = read("memory/memory.limit_in_bytes")?.trim().parse().ok()?;
+    (limit < 1 << 62).then_some((limit, "cgroup v1 memory.limit_in_bytes"))
+}
+
+/// Refuses a configuration whose memory bound exceeds the limit, when there is one.
+pub fn check_memory(
+    concurrency: usize,
+    max_dicom_header_bytes: u64,
+    limit: Option<(u64, &'static str)>,
+) -> Result<(), ConfigError> {
+    let bound = memory_bound(concurrency, max_dicom_header_bytes);
+    match limit {
+        Some((limit, origin)) if bound > limit => Err(ConfigError::OverMemory {
+            concurrency,
+            budget: max_dicom_header_bytes,
+            bound,
+            limit,
+            origin,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `run`'s configuration after validation.
@@ -364,6 +471,11 @@ impl RunArgs {
                 "must be at least 1024".into(),
             ));
         }
+        let limit = match self.memory_limit {
+            Some(limit) => Some((limit, "DOCWORKER_MEMORY_LIMIT")),
+            None => cgroup_memory_limit(Path::new("/sys/fs/cgroup")),
+        };
+        check_memory(self.concurrency, self.max_dicom_header_bytes, limit)?;
         let metrics_addr = self.metrics_addr.parse().map_err(|_| {
             ConfigError::Invalid(
                 "DOCWORKER_METRICS_ADDR",
@@ -625,6 +737,89 @@ mod tests {
             .validate()
             .unwrap();
         assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+    }
+
+    #[test]
+    fn the_defaults_fit_a_512_mib_container() {
+        let config = run_args(GOOD).validate().unwrap();
+        let bound = memory_bound(config.concurrency, config.max_dicom_header_bytes);
+        assert_eq!(bound, 16 * (16 + 8) * (1 << 20) + (64 << 20));
+        assert!(bound <= 512 << 20, "{} MiB", bound >> 20);
+        assert!(check_memory(16, 16 << 20, Some((512 << 20, "test"))).is_ok());
+    }
+
+    #[test]
+    fn a_configuration_that_could_exceed_the_memory_limit_is_refused_naming_its_settings() {
+        let mut big = GOOD.to_vec();
+        big.extend([
+            "--max-dicom-header-bytes",
+            "67108864",
+            "--memory-limit",
+            "512Mi",
+        ]);
+        let message = run_args(&big).validate().unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + 8 MiB) + 64 MiB = \
+             16 × (64 MiB + 8 MiB) + 64 MiB = 1216 MiB exceeds the memory limit of 512 MiB \
+             (DOCWORKER_MEMORY_LIMIT): lower DOCWORKER_CONCURRENCY or \
+             DOCWORKER_MAX_DICOM_HEADER_BYTES, or raise the limit"
+        );
+        assert_eq!(message.lines().count(), 1);
+        let mut enough = big.clone();
+        *enough.last_mut().unwrap() = "1216Mi";
+        assert!(
+            run_args(&enough).validate().is_ok(),
+            "the bound itself fits"
+        );
+        assert!(
+            check_memory(1024, 1 << 40, None).is_ok(),
+            "no limit, no check"
+        );
+        assert_eq!(memory_bound(usize::MAX, u64::MAX), u64::MAX, "saturates");
+    }
+
+    #[test]
+    fn memory_limits_parse_as_bytes_or_binary_suffixes() {
+        assert_eq!(parse_bytes("536870912"), Ok(536_870_912));
+        assert_eq!(parse_bytes("512Mi"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("64Ki"), Ok(64 << 10));
+        for bad in ["", "512M", "lots", "-1", "1.5Gi", "99999999999Ti"] {
+            assert!(parse_bytes(bad).is_err(), "{bad:?}");
+        }
+        let mut bad = GOOD.to_vec();
+        bad.extend(["--memory-limit", "half"]);
+        let mut argv = vec!["docworker", "run"];
+        argv.extend_from_slice(&bad);
+        let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(
+            error.contains("DOCWORKER_MEMORY_LIMIT") || error.contains("memory-limit"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_cgroup_limit_is_read_from_v2_then_v1() {
+        let root = std::env::temp_dir().join(format!("docworker-cgroup-{}", std::process::id()));
+        let v1 = root.join("memory");
+        std::fs::create_dir_all(&v1).unwrap();
+        assert_eq!(cgroup_memory_limit(&root), None, "neither file");
+        std::fs::write(v1.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        assert_eq!(cgroup_memory_limit(&root), None, "v1 without a limit");
+        std::fs::write(v1.join("memory.limit_in_bytes"), "268435456\n").unwrap();
+        assert_eq!(
+            cgroup_memory_limit(&root),
+            Some((256 << 20, "cgroup v1 memory.limit_in_bytes"))
+        );
+        std::fs::write(root.join("memory.max"), "max\n").unwrap();
+        assert_eq!(cgroup_memory_limit(&root), None, "v2 without a limit");
+        std::fs::write(root.join("memory.max"), "536870912\n").unwrap();
+        assert_eq!(
+            cgroup_memory_limit(&root),
+            Some((512 << 20, "cgroup v2 memory.max"))
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

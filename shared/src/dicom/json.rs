@@ -25,7 +25,11 @@ use dicom_encoding::Endianness;
 use dicom_encoding::text::{SpecificCharacterSet, TextCodec};
 use dicom_parser::dataset::DataToken;
 
-use super::{FIRST_PIXEL_TAG, MAX_INLINE_BINARY, MAX_SEQUENCE_DEPTH, Unreadable, because};
+use super::{
+    Budget, FIRST_PIXEL_TAG, MAX_INLINE_BINARY, MAX_SEQUENCE_DEPTH, Unreadable, because,
+    max_json_bytes,
+};
+use crate::Rejection;
 
 /// The data set as DICOM JSON text, and the top-level values the worker promotes to columns.
 pub(super) struct Written {
@@ -72,24 +76,29 @@ enum Level {
     Pixels,
 }
 
-/// Reads tokens up to the pixels and writes the data set. At most `limit` bytes of values are
-/// held, counted from the lengths elements declare, before the parser allocates them.
-pub(super) fn write<I>(tokens: I, endianness: Endianness, limit: u64) -> Result<Written, Unreadable>
+/// Reads tokens up to the pixels and writes the data set, charging `budget` for what it
+/// allocates. The parser's own reads are charged by the reader beneath it; what it allocates
+/// before reading (a value of the length its header declares) is checked here, first.
+pub(super) fn write<I>(
+    tokens: I,
+    endianness: Endianness,
+    budget: &Budget,
+) -> Result<Written, Unreadable>
 where
     I: Iterator<Item = Result<DataToken, dicom_parser::dataset::read::Error>>,
 {
-    let mut out = Json::default();
+    let mut out = Json::new(budget);
     let mut promoted = Promoted::default();
     let mut text = Charset::default();
     let big_endian = endianness == Endianness::Big;
     let mut signed_pixels = false;
     let mut stack: Vec<Level> = Vec::new();
     let mut header = None;
-    let mut held: u64 = 0;
     let mut depth = 0;
     let mut reached_pixels = false;
     out.open('{');
     for token in tokens {
+        out.check()?;
         let token = token.map_err(|e| because("Could not read data set token", e))?;
         match token {
             DataToken::ElementHeader(h) => {
@@ -98,10 +107,7 @@ where
                     break;
                 }
                 // Refuse before the parser allocates what the header claims.
-                held += u64::from(h.len.get().unwrap_or(0));
-                if held > limit {
-                    return Err(Unreadable::TooLarge);
-                }
+                budget.affords(u64::from(h.len.get().unwrap_or(0)))?;
                 header = Some(h);
             }
             DataToken::PrimitiveValue(value) => {
@@ -116,6 +122,9 @@ where
                     Some(Level::Item) | None => {}
                 }
                 let bytes = raw(&value);
+                if let Cow::Owned(copy) = &bytes {
+                    budget.charge(copy.len() as u64)?;
+                }
                 let vr = if signed_pixels && is_us_or_ss(h.tag) {
                     VR::SS
                 } else {
@@ -124,7 +133,8 @@ where
                 if h.tag == tags::PIXEL_REPRESENTATION && matches!(vr, VR::US | VR::OW) {
                     signed_pixels = first_u16(&bytes, big_endian).is_some_and(|rep| rep != 0);
                 }
-                let element = Element::decode(h.tag, vr, bytes, &text, big_endian)?;
+                let element = Element::decode(h.tag, vr, bytes, &text, big_endian, budget)?;
+                element.check_lengths(h.tag)?;
                 if h.tag == tags::SPECIFIC_CHARACTER_SET
                     && let Some(named) = Charset::named(&element)
                 {
@@ -136,7 +146,11 @@ where
                     && let Some(slot) = promoted.slot(h.tag)
                 {
                     *slot = match &element.values {
-                        Values::Texts(values) => Some(values.join("\\")),
+                        Values::Texts(values) => {
+                            let joined = values.join("\\");
+                            budget.charge(joined.capacity() as u64)?;
+                            Some(joined)
+                        }
                         _ => None,
                     };
                 }
@@ -171,11 +185,8 @@ where
             }
             DataToken::ItemStart { len } => match stack.last() {
                 Some(Level::Pixels) => {
-                    // A fragment: the parser reads (and allocates) its declared length.
-                    held += u64::from(len.get().unwrap_or(0));
-                    if held > limit {
-                        return Err(Unreadable::TooLarge);
-                    }
+                    // A fragment: the parser allocates its declared length, then reads it.
+                    budget.affords(u64::from(len.get().unwrap_or(0)))?;
                 }
                 Some(Level::Sequence) => {
                     out.comma();
@@ -206,6 +217,7 @@ where
         return Err(Unreadable::Because("file ends inside a sequence".into()));
     }
     out.close('}');
+    out.check()?;
     Ok(Written {
         json: out.text,
         promoted,
@@ -255,6 +267,7 @@ impl<'a> Element<'a> {
         bytes: Cow<'a, [u8]>,
         text: &Charset,
         big_endian: bool,
+        budget: &Budget,
     ) -> Result<Self, Unreadable> {
         if bytes.is_empty() {
             let vr = match (vr, dictionary_vr(tag, vr)) {
@@ -267,15 +280,16 @@ impl<'a> Element<'a> {
             });
         }
         if let Some(known) = dictionary_vr(tag, vr)
-            && let Some(element) = Self::from_un(known, &bytes)
+            && let Some(element) = Self::from_un(known, &bytes, budget)?
         {
             return Ok(element);
         }
         let values = match vr {
             // As in dicom-parser, these are always in the default repertoire.
-            VR::AE | VR::AS | VR::CS => Values::Texts(split(&bytes, &Charset::default())?),
+            VR::AE | VR::AS | VR::CS => Values::Texts(split(&bytes, &Charset::default(), budget)?),
             VR::LT | VR::ST | VR::UR | VR::UT => {
-                Values::Texts(vec![trim_end(text.decode(&bytes)?)])
+                budget.charge(SLOT)?;
+                Values::Texts(vec![trim_end(text.decode(&bytes, budget)?)])
             }
             VR::AT | VR::FD | VR::FL | VR::SL | VR::SS | VR::SV | VR::UL | VR::US | VR::UV => {
                 let width = width(vr);
@@ -291,6 +305,7 @@ impl<'a> Element<'a> {
             }
             VR::OD | VR::OF | VR::OL | VR::OV | VR::OW if big_endian => {
                 let width = width(vr);
+                budget.charge(bytes.len() as u64)?;
                 let mut swapped = bytes.into_owned();
                 swapped
                     .chunks_exact_mut(width)
@@ -306,9 +321,30 @@ impl<'a> Element<'a> {
                 )));
             }
             // DA DS DT IS LO PN SH TM UC UI: several values separated by `\`.
-            _ => Values::Texts(split(&bytes, text)?),
+            _ => Values::Texts(split(&bytes, text, budget)?),
         };
         Ok(Element { vr, values })
+    }
+
+    /// Refuses a text value longer than its VR allows, naming the element, never the value.
+    fn check_lengths(&self, tag: Tag) -> Result<(), Unreadable> {
+        let (Values::Texts(values), Some(max)) = (&self.values, max_chars(self.vr)) else {
+            return Ok(());
+        };
+        // Bytes bound characters from above, so only a value with more bytes is counted.
+        let too_long = |value: &str| value.len() > max && value.chars().count() > max;
+        let refused = values.iter().any(|value| match self.vr {
+            VR::PN => value.split('=').any(too_long),
+            _ => too_long(value),
+        });
+        if refused {
+            return Err(Unreadable::Refused(Rejection::DicomValueTooLong {
+                element: format!("({:04X},{:04X})", tag.group(), tag.element()),
+                vr: self.vr.to_string(),
+                max,
+            }));
+        }
+        Ok(())
     }
 
     /// A standard attribute stored as UN (explicit VR files written by converters that did not
@@ -316,11 +352,24 @@ impl<'a> Element<'a> {
     /// otherwise a UID would come out as base64. UN values are encoded as in implicit VR little
     /// endian (PS3.5 6.2.2), so text splits on `\` and numbers are little-endian. Sequences and
     /// values that do not fit their VR stay UN.
-    fn from_un(known: VR, bytes: &[u8]) -> Option<Element<'static>> {
-        let text = || {
-            String::from_utf8_lossy(bytes)
-                .trim_end_matches(['\0', ' '])
-                .to_owned()
+    fn from_un(
+        known: VR,
+        bytes: &[u8],
+        budget: &Budget,
+    ) -> Result<Option<Element<'static>>, Unreadable> {
+        // Each text value is charged for its slot and its bytes; the lossy decoding of invalid
+        // UTF-8 makes at most three bytes of each byte, checked before it is made.
+        let text = || -> Result<Cow<'_, str>, Unreadable> {
+            budget.affords(3 * bytes.len() as u64)?;
+            let decoded = String::from_utf8_lossy(bytes);
+            if let Cow::Owned(copy) = &decoded {
+                budget.charge(copy.capacity() as u64)?;
+            }
+            Ok(decoded)
+        };
+        let owned = |value: &str| -> Result<String, Unreadable> {
+            budget.charge(value.len() as u64)?;
+            Ok(value.to_owned())
         };
         let values = match known {
             VR::AE
@@ -335,24 +384,33 @@ impl<'a> Element<'a> {
             | VR::SH
             | VR::TM
             | VR::UC
-            | VR::UI => Values::Texts(
-                text()
-                    .split('\\')
-                    .map(|part| part.trim_matches(['\0', ' ']).to_owned())
-                    .collect(),
-            ),
-            VR::LT | VR::ST | VR::UT | VR::UR => Values::Texts(vec![text()]),
+            | VR::UI => {
+                let text = text()?;
+                let text = text.trim_end_matches(['\0', ' ']);
+                let count = count_values(text.as_bytes());
+                budget.charge(count as u64 * SLOT)?;
+                let mut values = Vec::with_capacity(count);
+                for part in text.split('\\') {
+                    values.push(owned(part.trim_matches(['\0', ' ']))?);
+                }
+                Values::Texts(values)
+            }
+            VR::LT | VR::ST | VR::UT | VR::UR => {
+                budget.charge(SLOT)?;
+                Values::Texts(vec![owned(text()?.trim_end_matches(['\0', ' ']))?])
+            }
             VR::AT | VR::FD | VR::FL | VR::SL | VR::SS | VR::UL | VR::US
                 if bytes.len().is_multiple_of(width(known)) =>
             {
+                budget.charge(bytes.len() as u64)?;
                 Values::Numbers {
                     bytes: Cow::Owned(bytes.to_vec()),
                     big_endian: false,
                 }
             }
-            _ => return None,
+            _ => return Ok(None),
         };
-        Some(Element { vr: known, values })
+        Ok(Some(Element { vr: known, values }))
     }
 
     /// Writes `"GGGGEEEE": {...}`, or nothing for a binary value too large to inline.
@@ -397,7 +455,7 @@ impl<'a> Element<'a> {
             }
             Values::Binary(bytes) => {
                 out.raw(r#","InlineBinary":""#);
-                STANDARD.encode_string(bytes, &mut out.text);
+                out.base64(bytes);
                 out.raw("\"");
             }
         }
@@ -443,13 +501,43 @@ fn width(vr: VR) -> usize {
     }
 }
 
+/// What one text value costs besides its bytes: its `String` in the element's list. An empty
+/// value has no bytes, so without this a header of backslashes would cost nothing per value.
+const SLOT: u64 = std::mem::size_of::<String>() as u64;
+
+fn count_values(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\\').count() + 1
+}
+
 /// Multi-valued text: values split on `\` in the encoded bytes (no character set in DICOM uses
-/// that byte inside a character), each decoded and stripped of its trailing padding.
-fn split(bytes: &[u8], text: &Charset) -> Result<Vec<String>, Unreadable> {
-    bytes
-        .split(|b| *b == b'\\')
-        .map(|value| text.decode(value).map(trim_end))
-        .collect()
+/// that byte inside a character), each decoded and stripped of its trailing padding. The list is
+/// charged for all its slots before it is made, and made at that size.
+fn split(bytes: &[u8], text: &Charset, budget: &Budget) -> Result<Vec<String>, Unreadable> {
+    let count = count_values(bytes);
+    budget.charge(count as u64 * SLOT)?;
+    let mut values = Vec::with_capacity(count);
+    for value in bytes.split(|b| *b == b'\\') {
+        values.push(trim_end(text.decode(value, budget)?));
+    }
+    Ok(values)
+}
+
+/// The longest value each text VR allows, in characters (PS3.5 Table 6.2-1); `None` where only
+/// the budget bounds it (UC, UR, UT). Two allow the ACR-NEMA forms the readers here still accept:
+/// DA `YYYY.MM.DD` (10) and TM `HH:MM:SS.FFFFFF` (16, the pre-2017 maximum). PN's is per component
+/// group.
+fn max_chars(vr: VR) -> Option<usize> {
+    Some(match vr {
+        VR::AS => 4,
+        VR::DA => 10,
+        VR::IS => 12,
+        VR::AE | VR::CS | VR::DS | VR::SH | VR::TM => 16,
+        VR::DT => 26,
+        VR::LO | VR::PN | VR::UI => 64,
+        VR::ST => 1024,
+        VR::LT => 10240,
+        _ => return None,
+    })
 }
 
 fn trim_end(mut value: String) -> String {
@@ -652,67 +740,155 @@ impl Charset {
         Some(Charset { codec, fast })
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<String, Unreadable> {
-        match (self.fast, std::str::from_utf8(bytes)) {
-            (Fast::Utf8, Ok(text)) => return Ok(text.to_owned()),
-            (Fast::Latin1 | Fast::Ascii, Ok(text)) if text.is_ascii() => return Ok(text.to_owned()),
-            (Fast::Latin1, _) => return Ok(bytes.iter().map(|&b| char::from(b)).collect()),
-            _ => {}
-        }
-        self.codec
-            .decode(bytes)
-            .map_err(|e| because("Could not decode text", e))
+    /// Decodes one value, charging its text. The fast paths allocate exactly the text; a codec
+    /// is checked for the most UTF-8 any character set makes of a byte before it runs.
+    fn decode(&self, bytes: &[u8], budget: &Budget) -> Result<String, Unreadable> {
+        let decoded = match (self.fast, std::str::from_utf8(bytes)) {
+            (Fast::Utf8, Ok(text)) => text.to_owned(),
+            (Fast::Latin1 | Fast::Ascii, Ok(text)) if text.is_ascii() => text.to_owned(),
+            (Fast::Latin1, _) => {
+                let high = bytes.iter().filter(|b| **b >= 0x80).count();
+                let mut text = String::with_capacity(bytes.len() + high);
+                text.extend(bytes.iter().map(|&b| char::from(b)));
+                text
+            }
+            _ => {
+                budget.affords(3 * bytes.len() as u64)?;
+                self.codec
+                    .decode(bytes)
+                    .map_err(|e| because("Could not decode text", e))?
+            }
+        };
+        budget.charge(decoded.capacity() as u64)?;
+        Ok(decoded)
     }
 }
 
 /// The JSON text being written, and whether the next member or element needs a comma first.
-#[derive(Default)]
-struct Json {
+///
+/// Every byte goes through [`Json::grow`], which charges the text's capacity to the budget and
+/// holds it under the JSON's cap, so an element that expands (an empty value becomes `null,`, a
+/// control character `\u0001`) can never outgrow either. Past one, writing stops and the next
+/// [`Json::check`] reports it; the writers in between stay infallible.
+struct Json<'b> {
     text: String,
     after_value: bool,
+    budget: &'b Budget,
+    cap: usize,
+    over: Option<Over>,
 }
 
-impl Json {
+#[derive(Clone, Copy)]
+enum Over {
+    Budget,
+    Cap,
+}
+
+impl<'b> Json<'b> {
+    fn new(budget: &'b Budget) -> Json<'b> {
+        Json {
+            text: String::new(),
+            after_value: false,
+            budget,
+            cap: usize::try_from(max_json_bytes(budget.limit)).unwrap_or(usize::MAX),
+            over: None,
+        }
+    }
+
+    /// Makes room for `additional` bytes: doubling, as `String` would, but never past the cap,
+    /// and only with the budget's leave. False once the JSON is over either.
+    fn grow(&mut self, additional: usize) -> bool {
+        if self.over.is_some() {
+            return false;
+        }
+        let needed = self.text.len() + additional;
+        let capacity = self.text.capacity();
+        if needed <= capacity {
+            return true;
+        }
+        if needed > self.cap {
+            self.over = Some(Over::Cap);
+            return false;
+        }
+        let target = needed.max(capacity * 2).min(self.cap);
+        if self.budget.charge((target - capacity) as u64).is_err() {
+            self.over = Some(Over::Budget);
+            return false;
+        }
+        self.text.reserve_exact(target - self.text.len());
+        true
+    }
+
+    fn check(&self) -> Result<(), Unreadable> {
+        match self.over {
+            None => Ok(()),
+            Some(Over::Budget) => Err(Unreadable::TooLarge),
+            Some(Over::Cap) => Err(Unreadable::Refused(Rejection::DicomJsonTooLarge {
+                limit: self.cap as u64,
+            })),
+        }
+    }
+
+    fn push(&mut self, c: char) {
+        if self.grow(c.len_utf8()) {
+            self.text.push(c);
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        if self.grow(text.len()) {
+            self.text.push_str(text);
+        }
+    }
+
     fn raw(&mut self, text: impl AsRef<str>) {
-        self.text.push_str(text.as_ref());
+        self.push_str(text.as_ref());
+    }
+
+    fn base64(&mut self, bytes: &[u8]) {
+        if self.grow(bytes.len().div_ceil(3) * 4) {
+            STANDARD.encode_string(bytes, &mut self.text);
+        }
     }
 
     fn comma(&mut self) {
         if self.after_value {
-            self.text.push(',');
+            self.push(',');
         }
         self.after_value = true;
     }
 
     fn open(&mut self, bracket: char) {
-        self.text.push(bracket);
+        self.push(bracket);
         self.after_value = false;
     }
 
     fn close(&mut self, bracket: char) {
-        self.text.push(bracket);
+        self.push(bracket);
         self.after_value = true;
     }
 
     fn key(&mut self, tag: Tag) {
         self.comma();
-        self.text.push('"');
+        self.push('"');
         for half in [tag.group(), tag.element()] {
             for shift in [12, 8, 4, 0] {
-                self.text.push(char::from(
+                self.push(char::from(
                     b"0123456789ABCDEF"[usize::from(half >> shift & 0xF)],
                 ));
             }
         }
-        self.text.push_str("\":");
+        self.push_str("\":");
         self.after_value = false;
     }
 
     /// A JSON string, escaped as RFC 8259 requires. Reports and embedded XML run to tens of
     /// kilobytes, so runs of eight bytes with nothing to escape are skipped a word at a time.
     fn string(&mut self, value: &str) {
-        self.text.reserve(value.len() + 2);
-        self.text.push('"');
+        if !self.grow(value.len() + 2) {
+            return;
+        }
+        self.push('"');
         let bytes = value.as_bytes();
         let (mut start, mut at) = (0, 0);
         while at < bytes.len() {
@@ -735,17 +911,17 @@ impl Json {
                     continue;
                 }
             };
-            self.text.push_str(&value[start..at]);
+            self.push_str(&value[start..at]);
             if escape.is_empty() {
-                self.text.push_str(&format!("\\u{byte:04x}"));
+                self.push_str(&format!("\\u{byte:04x}"));
             } else {
-                self.text.push_str(escape);
+                self.push_str(escape);
             }
             at += 1;
             start = at;
         }
-        self.text.push_str(&value[start..]);
-        self.text.push('"');
+        self.push_str(&value[start..]);
+        self.push('"');
     }
 }
 
@@ -810,8 +986,12 @@ mod tests {
         endianness: Endianness,
         parts: impl IntoIterator<Item = Vec<Token>>,
     ) -> (Value, Promoted) {
-        let written = write(parts.into_iter().flatten(), endianness, 1 << 20)
-            .unwrap_or_else(|_| panic!("the tokens are written"));
+        let written = write(
+            parts.into_iter().flatten(),
+            endianness,
+            &Budget::new(1 << 20),
+        )
+        .unwrap_or_else(|_| panic!("the tokens are written"));
         let json =
             serde_json::from_str(&written.json).unwrap_or_else(|e| panic!("{e}: {}", written.json));
         (json, written.promoted)
@@ -822,9 +1002,14 @@ mod tests {
     }
 
     fn refused(parts: impl IntoIterator<Item = Vec<Token>>) -> String {
-        match write(parts.into_iter().flatten(), Endianness::Little, 1 << 20) {
+        match write(
+            parts.into_iter().flatten(),
+            Endianness::Little,
+            &Budget::new(1 << 20),
+        ) {
             Err(Unreadable::Because(reason)) => reason,
             Err(Unreadable::TooLarge) => "too large".into(),
+            Err(Unreadable::Refused(rejection)) => rejection.to_string(),
             Ok(written) => panic!("written: {}", written.json),
         }
     }
@@ -992,6 +1177,87 @@ mod tests {
     }
 
     #[test]
+    fn values_longer_than_their_vr_allows_are_refused_naming_the_element() {
+        let cases: &[(VR, &[u8], usize)] = &[
+            (VR::UI, &[b'1'; 65], 64),
+            (VR::DA, b"20240131000", 10),
+            (VR::CS, b"ORIGINAL\\ABCDEFGHIJKLMNOPQ", 16),
+            (VR::DS, b"0.12345678901234567", 16),
+            (VR::IS, b"1234567890123", 12),
+            (VR::AS, b"045YY", 4),
+            (VR::SH, &[b'x'; 17], 16),
+            (VR::LO, &[b'x'; 65], 64),
+            (VR::TM, b"235959.12345678901", 16),
+            (VR::DT, b"20240131235959.123456+01001", 26),
+            (VR::ST, &[b'x'; 1025], 1024),
+            (VR::LT, &[b'x'; 10241], 10240),
+        ];
+        for (vr, bytes, max) in cases {
+            assert_eq!(
+                refused([element(Tag(0x0009, 0x1010), *vr, bytes)]),
+                format!(
+                    "DICOM element (0009,1010) has a {vr} value longer than the {max} characters its VR allows"
+                ),
+            );
+        }
+        let mut name = vec![b'x'; 64];
+        name.extend_from_slice(b"=");
+        name.extend_from_slice(&[b'y'; 65]);
+        assert!(refused([element(Tag(0x0010, 0x0010), VR::PN, &name)]).contains("PN value"));
+        // As UN, a standard attribute is held to its dictionary VR.
+        assert!(refused([element(tags::MODALITY, VR::UN, &[b'M'; 17])]).contains("CS value"));
+    }
+
+    #[test]
+    fn values_at_their_vr_maximum_are_kept_and_unlimited_vrs_are_left_to_the_budget() {
+        let utf8 = "é".repeat(64);
+        let json = written([
+            element(tags::SPECIFIC_CHARACTER_SET, VR::CS, b"ISO_IR 192"),
+            element(Tag(0x0009, 0x1010), VR::DS, b"-1.234567890e+10\\1 "),
+            element(Tag(0x0009, 0x1011), VR::LO, utf8.as_bytes()),
+            element(Tag(0x0009, 0x1012), VR::UT, &[b'x'; 100_000]),
+            element(Tag(0x0009, 0x1013), VR::UC, &[b'x'; 100_000]),
+            element(Tag(0x0009, 0x1014), VR::TM, b"23:59:59.123456 "),
+        ]);
+        assert_eq!(json["00091011"]["Value"][0], utf8.as_str(), "64 characters");
+        assert_eq!(
+            json["00091012"]["Value"][0].as_str().map(str::len),
+            Some(100_000)
+        );
+        assert_eq!(
+            json["00091013"]["Value"][0].as_str().map(str::len),
+            Some(100_000)
+        );
+        assert_eq!(json["00091014"]["Value"][0], "23:59:59.123456");
+    }
+
+    #[test]
+    fn everything_the_writer_allocates_is_charged_to_the_budget() {
+        let tokens = || {
+            [
+                element(Tag(0x0009, 0x1010), VR::UC, &[b'\\'; 1000]),
+                element(Tag(0x0009, 0x1011), VR::LT, &[b'x'; 1000]),
+            ]
+            .into_iter()
+            .flatten()
+        };
+        let budget = Budget::new(1 << 20);
+        let written = write(tokens(), Endianness::Little, &budget).unwrap_or_else(|_| panic!());
+        let spent = (1 << 20) - budget.left.get();
+        // Slots of 1001 values, the LT's text, and the JSON's capacity at the least.
+        let least = 1001 * SLOT + 1000 + written.json.len() as u64;
+        assert!(spent >= least, "spent {spent}, at least {least}");
+        assert!(written.json.capacity() as u64 <= spent);
+        // The same tokens with a budget just below what they cost.
+        let short = Budget::new(spent - 1);
+        assert!(matches!(
+            write(tokens(), Endianness::Little, &short),
+            Err(Unreadable::TooLarge)
+        ));
+        assert!(short.exhausted.get());
+    }
+
+    #[test]
     fn person_names_keep_their_component_groups() {
         let name = "Yamada^Tarou=山田^太郎=やまだ^たろう";
         let json = written([
@@ -1060,11 +1326,12 @@ mod tests {
                 raw(value),
                 &Charset::default(),
                 false,
+                &Budget::new(1 << 20),
             )
             .unwrap_or_else(|_| panic!("{name}"));
             let charset = Charset::named(&cs).unwrap_or_else(|| panic!("{name} is known"));
             for bytes in [&ascii, &every_byte, &"Grüße, 山田".as_bytes().to_vec()] {
-                let fast = charset.decode(bytes).ok();
+                let fast = charset.decode(bytes, &Budget::new(1 << 20)).ok();
                 let codec = charset.codec.decode(bytes).ok();
                 assert_eq!(fast, codec, "{name}");
             }
@@ -1080,7 +1347,8 @@ mod tests {
             for at in 0..20 {
                 let mut text: String = "0123456789abcdefghij".into();
                 text.insert(at, special);
-                let mut out = Json::default();
+                let budget = Budget::new(1 << 20);
+                let mut out = Json::new(&budget);
                 out.string(&text);
                 let back: String = serde_json::from_str(&out.text).expect("JSON string");
                 assert_eq!(back, text, "{special:?} at {at}");
