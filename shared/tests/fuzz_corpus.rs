@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use docworker_shared::{Notification, dicom, sniff, verify};
+use docworker_shared::{Notification, dicom, sniff, verify, zip_directory};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,9 +40,41 @@ fn sniff_corpus_classifies_or_not() {
     let mut recognised = 0;
     for (_, bytes) in corpus("sniff") {
         recognised += usize::from(sniff::sniff(&bytes).is_some());
+        let _ = sniff::preamble(&bytes);
         let _ = verify::check_archive(&bytes);
     }
     assert!(recognised > 0, "the seeds include known types");
+}
+
+#[test]
+fn preamble_seeds_are_refused_as_two_formats() {
+    let foreign = corpus("sniff")
+        .into_iter()
+        .filter(|(name, _)| name.to_string_lossy().contains("preamble-"))
+        .inspect(|(name, bytes)| {
+            assert!(
+                matches!(sniff::preamble(bytes), sniff::Preamble::Foreign(_)),
+                "{}",
+                name.display()
+            );
+        })
+        .count();
+    assert!(foreign > 0, "the seeds include hostile preambles");
+}
+
+#[test]
+fn zip_directory_corpus_passes_or_rejects() {
+    let mut passed = 0;
+    for (_, input) in corpus("zip_directory") {
+        let Some((&cut, archive)) = input.split_first() else {
+            continue;
+        };
+        let prefix = &archive[..archive.len().min(sniff::SNIFF_LEN)];
+        let kept = (verify::ZIP_TAIL_LEN >> (cut % 16)).min(archive.len());
+        let tail = &archive[archive.len() - kept..];
+        passed += usize::from(zip_directory::check(prefix, tail, archive.len() as u64).is_ok());
+    }
+    assert!(passed > 0, "the seeds include sound archives");
 }
 
 #[test]
