@@ -318,7 +318,7 @@ impl ZipArchive {
             central.extend_from_slice(&sizes32(member.uncompressed));
             central.extend_from_slice(&(name.len() as u16).to_le_bytes());
             central.extend_from_slice(&(if member.zip64 { 28u16 } else { 0 }).to_le_bytes());
-            central.extend_from_slice(&[0; 12]); // comment length, disk, attributes
+            central.extend_from_slice(&[0; 10]); // comment length, disk, attributes
             central.extend_from_slice(&sizes32(offset));
             central.extend_from_slice(name);
             if member.zip64 {

@@ -110,7 +110,7 @@ pub fn check(prefix: &[u8], tail: &[u8], object_len: u64) -> Result<(), Rejectio
     if total_stored > end.directory_offset {
         return Err(invalid("entries overlap"));
     }
-    if object_len > 0 && prefix.starts_with(LOCAL_HEADER) && !lists_first_local_header {
+    if prefix.starts_with(LOCAL_HEADER) && !lists_first_local_header {
         return Err(invalid(
             "central directory does not list the first local header",
         ));
