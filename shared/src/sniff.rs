@@ -229,8 +229,14 @@ mod tests {
     #[test]
     fn a_preamble_of_zeros_or_tiff_is_dicom_only() {
         assert_eq!(preamble(&dicom_prefix()), Preamble::Zeros);
-        assert_eq!(preamble(&dicom_with_preamble(b"II*\0\x08\0\0\0")), Preamble::Tiff);
-        assert_eq!(preamble(&dicom_with_preamble(b"MM\0*\0\0\0\x08")), Preamble::Tiff);
+        assert_eq!(
+            preamble(&dicom_with_preamble(b"II*\0\x08\0\0\0")),
+            Preamble::Tiff
+        );
+        assert_eq!(
+            preamble(&dicom_with_preamble(b"MM\0*\0\0\0\x08")),
+            Preamble::Tiff
+        );
     }
 
     #[test]
@@ -255,7 +261,10 @@ mod tests {
         let mut elf = b"\x7FELF\x02\x01\x01\0".to_vec();
         elf.resize(64, 1);
         let cases: &[(&[u8], &str)] = &[
-            (b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF", "application/vnd.microsoft.portable-executable"),
+            (
+                b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF",
+                "application/vnd.microsoft.portable-executable",
+            ),
             (&elf, "application/x-executable"),
             (b"\xCF\xFA\xED\xFE\x07\0\0\x01", "application/x-mach-binary"),
             (b"%PDF-1.7\n1 0 obj", PDF),
@@ -274,7 +283,11 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(head)
             );
-            assert_eq!(sniff(&dicom_with_preamble(head)), Some(DICOM), "still DICOM by its magic");
+            assert_eq!(
+                sniff(&dicom_with_preamble(head)),
+                Some(DICOM),
+                "still DICOM by its magic"
+            );
         }
     }
 

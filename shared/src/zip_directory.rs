@@ -92,8 +92,8 @@ pub fn check(prefix: &[u8], tail: &[u8], object_len: u64) -> Result<(), Rejectio
                 uncompressed: entry.uncompressed,
             });
         }
-        let stored = (LOCAL_HEADER_LEN as u64 + entry.name.len() as u64)
-            .saturating_add(entry.compressed);
+        let stored =
+            (LOCAL_HEADER_LEN as u64 + entry.name.len() as u64).saturating_add(entry.compressed);
         if entry.local_offset.saturating_add(stored) > end.directory_offset {
             return Err(invalid("entry's data runs into the central directory"));
         }
@@ -437,11 +437,19 @@ mod tests {
             member.zip64 = true;
         }
         each.zip64_end = true;
-        assert_eq!(judge(&each.to_bytes()), Ok(()), "ZIP64 with data descriptors");
+        assert_eq!(
+            judge(&each.to_bytes()),
+            Ok(()),
+            "ZIP64 with data descriptors"
+        );
         let mut zip64 = docx.clone();
         zip64.zip64_end = true;
         zip64.members[2].zip64 = true;
-        assert_eq!(judge(&zip64.to_bytes()), Ok(()), "ZIP64 sizes in both headers");
+        assert_eq!(
+            judge(&zip64.to_bytes()),
+            Ok(()),
+            "ZIP64 sizes in both headers"
+        );
         let mut commented = docx;
         commented.comment = vec![b'c'; MAX_COMMENT];
         assert_eq!(
@@ -460,7 +468,11 @@ mod tests {
             ..ZipMember::new("word/document.xml", 5_000, 1 << 40)
         };
         let bytes = bomb.to_bytes();
-        assert_eq!(check_archive(&bytes), Ok(()), "the local headers say 0xFFFFFFFF");
+        assert_eq!(
+            check_archive(&bytes),
+            Ok(()),
+            "the local headers say 0xFFFFFFFF"
+        );
         assert_eq!(
             judge(&bytes),
             Err(Rejection::ZipBomb {
@@ -479,9 +491,19 @@ mod tests {
             ..ZipMember::new("word/document.xml", 4_000, 4_000_000_000)
         };
         let bytes = bomb.to_bytes();
-        assert_eq!(check_archive(&bytes), Ok(()), "the local header's sizes are zero");
+        assert_eq!(
+            check_archive(&bytes),
+            Ok(()),
+            "the local header's sizes are zero"
+        );
         assert!(
-            matches!(judge(&bytes), Err(Rejection::ZipBomb { uncompressed: 4_000_000_000, .. })),
+            matches!(
+                judge(&bytes),
+                Err(Rejection::ZipBomb {
+                    uncompressed: 4_000_000_000,
+                    ..
+                })
+            ),
             "{:?}",
             judge(&bytes)
         );
@@ -491,8 +513,11 @@ mod tests {
     fn many_entries_each_below_the_limit_are_refused_in_total() {
         let mut bomb = ZipArchive::docx();
         for n in 0..60 {
-            bomb.members
-                .push(ZipMember::new(&format!("word/media/{n}.xml"), 1_000, 99 << 20));
+            bomb.members.push(ZipMember::new(
+                &format!("word/media/{n}.xml"),
+                1_000,
+                99 << 20,
+            ));
         }
         let bytes = bomb.to_bytes();
         assert!(matches!(

@@ -79,7 +79,10 @@ fn zip_directory_corpus_passes_or_rejects() {
         if name.starts_with("docx-") {
             assert_eq!(verdict, Ok(()), "{name}");
         } else if name.starts_with("bomb-") {
-            assert!(matches!(verdict, Err(Rejection::ZipBomb { .. })), "{name}: {verdict:?}");
+            assert!(
+                matches!(verdict, Err(Rejection::ZipBomb { .. })),
+                "{name}: {verdict:?}"
+            );
         } else if name.starts_with("tail-short") {
             assert!(
                 matches!(verdict, Err(Rejection::ArchiveDirectoryTooLarge { .. })),

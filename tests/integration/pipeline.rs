@@ -437,7 +437,11 @@ async fn a_dicom_preamble_with_another_formats_signature_is_rejected() {
             b"\x00\x00<html><script>alert(1)</script>",
             Some("text/html"),
         ),
-        ("medical/pdf.dcm", b"%PDF-1.7\n1 0 obj", Some("application/pdf")),
+        (
+            "medical/pdf.dcm",
+            b"%PDF-1.7\n1 0 obj",
+            Some("application/pdf"),
+        ),
         ("medical/tiff.dcm", b"II*\x00\x08\x00\x00\x00", None),
         ("medical/vendor.dcm", b"SCANNER VENDOR 4.2", None),
     ];
@@ -496,11 +500,21 @@ async fn an_office_zip_bomb_hidden_from_the_local_headers_is_rejected() {
     };
     // A document larger than the sniffed prefix, so that the directory comes from the tail.
     let mut sound = ZipArchive::docx();
-    sound.members.push(ZipMember::new("word/media/image1.png", 200_000, 200_000));
+    sound
+        .members
+        .push(ZipMember::new("word/media/image1.png", 200_000, 200_000));
     sound.comment = vec![b'c'; 1_000];
     let cases = [
-        ("reports/descriptor-bomb.docx", descriptor.to_bytes(), Some("archive entry word/document.xml expands 1000000x to 4000000000 bytes")),
-        ("reports/zip64-bomb.docx", zip64.to_bytes(), Some("archive entry word/document.xml expands 274877906x to 1099511627776 bytes")),
+        (
+            "reports/descriptor-bomb.docx",
+            descriptor.to_bytes(),
+            Some("archive entry word/document.xml expands 1000000x to 4000000000 bytes"),
+        ),
+        (
+            "reports/zip64-bomb.docx",
+            zip64.to_bytes(),
+            Some("archive entry word/document.xml expands 274877906x to 1099511627776 bytes"),
+        ),
         ("reports/sound.docx", sound.to_bytes(), None),
     ];
     for (key, bytes, reason) in &cases {

@@ -596,7 +596,11 @@ mod tests {
             let mut tail = Tail::new(1000, seen);
             for chunk in rest {
                 tail.push(chunk.clone());
-                assert!(tail.held < 1000 + chunk_len, "chunk {chunk_len}: {}", tail.held);
+                assert!(
+                    tail.held < 1000 + chunk_len,
+                    "chunk {chunk_len}: {}",
+                    tail.held
+                );
             }
             assert_eq!(tail.into_bytes(), stream[9000..], "chunk {chunk_len}");
         }
