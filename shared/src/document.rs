@@ -66,9 +66,14 @@ pub struct Finalized {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Finalized(Box<Finalized>),
-    /// `sha256` is known when the whole body was read before the verdict.
+    /// A rejection keeps what was learned before the verdict, so that a reviewer sees what the
+    /// upload really was: `content_type` is the type detected from the bytes (not a verified one:
+    /// the object was refused), `sha256` is known when the whole body was read and its length and
+    /// integrity checked. Both stay `None` when the verdict came first (too large, empty) or the
+    /// bytes read were not the object's (length or MD5 mismatch).
     Rejected {
         reason: Rejection,
+        content_type: Option<&'static str>,
         sha256: Option<String>,
     },
 }

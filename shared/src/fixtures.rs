@@ -359,3 +359,161 @@ pub mod hostile {
         bytes
     }
 }
+
+/// One entry of a [`ZipArchive`]: `stored` filler bytes stand for its compressed data.
+#[derive(Debug, Clone)]
+pub struct ZipMember {
+    pub name: String,
+    pub stored: u32,
+    /// The uncompressed size both headers declare (the central directory only, with a data
+    /// descriptor).
+    pub uncompressed: u64,
+    /// Sizes deferred to a data descriptor after the data: the local header's are zero.
+    pub data_descriptor: bool,
+    /// Sizes and offset in ZIP64 extra fields, with the 32-bit fields set to 0xFFFFFFFF.
+    pub zip64: bool,
+}
+
+impl ZipMember {
+    pub fn new(name: &str, stored: u32, uncompressed: u64) -> ZipMember {
+        ZipMember {
+            name: name.to_owned(),
+            stored,
+            uncompressed,
+            data_descriptor: false,
+            zip64: false,
+        }
+    }
+}
+
+/// A complete zip archive (local headers, data, central directory, end records) whose declared
+/// sizes are chosen by the test: nothing in it is really compressed.
+#[derive(Debug, Clone, Default)]
+pub struct ZipArchive {
+    pub members: Vec<ZipMember>,
+    /// Written after the end of central directory record.
+    pub comment: Vec<u8>,
+    /// Writes the ZIP64 end record and locator, with sentinels in the classic record.
+    pub zip64_end: bool,
+}
+
+impl ZipArchive {
+    /// The members an Office document starts with, word-processing kind.
+    pub fn docx() -> ZipArchive {
+        ZipArchive {
+            members: vec![
+                ZipMember::new("[Content_Types].xml", 400, 1_500),
+                ZipMember::new("_rels/.rels", 200, 600),
+                ZipMember::new("word/document.xml", 3_000, 30_000),
+                ZipMember::new("word/_rels/document.xml.rels", 200, 800),
+            ],
+            ..ZipArchive::default()
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let max32 = u32::MAX.to_le_bytes();
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        for member in &self.members {
+            let offset = out.len() as u64;
+            let version: u16 = if member.zip64 { 45 } else { 20 };
+            let flags: u16 = if member.data_descriptor { 8 } else { 0 };
+            let name = member.name.as_bytes();
+            let sizes32 = |value: u64| -> [u8; 4] {
+                if member.zip64 {
+                    max32
+                } else {
+                    (value as u32).to_le_bytes()
+                }
+            };
+            // Local header.
+            out.extend_from_slice(b"PK\x03\x04");
+            out.extend_from_slice(&version.to_le_bytes());
+            out.extend_from_slice(&flags.to_le_bytes());
+            out.extend_from_slice(&8u16.to_le_bytes());
+            out.extend_from_slice(&[0; 8]); // time, date, CRC-32
+            let local_zip64 = member.zip64 && !member.data_descriptor;
+            if member.data_descriptor {
+                out.extend_from_slice(&[0; 8]);
+            } else {
+                out.extend_from_slice(&sizes32(u64::from(member.stored)));
+                out.extend_from_slice(&sizes32(member.uncompressed));
+            }
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&(if local_zip64 { 20u16 } else { 0 }).to_le_bytes());
+            out.extend_from_slice(name);
+            if local_zip64 {
+                out.extend_from_slice(&1u16.to_le_bytes());
+                out.extend_from_slice(&16u16.to_le_bytes());
+                out.extend_from_slice(&member.uncompressed.to_le_bytes());
+                out.extend_from_slice(&u64::from(member.stored).to_le_bytes());
+            }
+            out.extend(std::iter::repeat_n(b'x', member.stored as usize));
+            if member.data_descriptor {
+                out.extend_from_slice(b"PK\x07\x08\0\0\0\0");
+                if member.zip64 {
+                    out.extend_from_slice(&u64::from(member.stored).to_le_bytes());
+                    out.extend_from_slice(&member.uncompressed.to_le_bytes());
+                } else {
+                    out.extend_from_slice(&member.stored.to_le_bytes());
+                    out.extend_from_slice(&(member.uncompressed as u32).to_le_bytes());
+                }
+            }
+            // Central directory entry.
+            central.extend_from_slice(b"PK\x01\x02");
+            central.extend_from_slice(&version.to_le_bytes());
+            central.extend_from_slice(&version.to_le_bytes());
+            central.extend_from_slice(&flags.to_le_bytes());
+            central.extend_from_slice(&8u16.to_le_bytes());
+            central.extend_from_slice(&[0; 8]);
+            central.extend_from_slice(&sizes32(u64::from(member.stored)));
+            central.extend_from_slice(&sizes32(member.uncompressed));
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&(if member.zip64 { 28u16 } else { 0 }).to_le_bytes());
+            central.extend_from_slice(&[0; 10]); // comment length, disk, attributes
+            central.extend_from_slice(&sizes32(offset));
+            central.extend_from_slice(name);
+            if member.zip64 {
+                central.extend_from_slice(&1u16.to_le_bytes());
+                central.extend_from_slice(&24u16.to_le_bytes());
+                central.extend_from_slice(&member.uncompressed.to_le_bytes());
+                central.extend_from_slice(&u64::from(member.stored).to_le_bytes());
+                central.extend_from_slice(&offset.to_le_bytes());
+            }
+        }
+        let directory_offset = out.len() as u64;
+        let directory_size = central.len() as u64;
+        let entries = self.members.len() as u64;
+        out.extend(central);
+        if self.zip64_end {
+            let record = out.len() as u64;
+            out.extend_from_slice(b"PK\x06\x06");
+            out.extend_from_slice(&44u64.to_le_bytes());
+            out.extend_from_slice(&45u16.to_le_bytes());
+            out.extend_from_slice(&45u16.to_le_bytes());
+            out.extend_from_slice(&[0; 8]); // disk numbers
+            out.extend_from_slice(&entries.to_le_bytes());
+            out.extend_from_slice(&entries.to_le_bytes());
+            out.extend_from_slice(&directory_size.to_le_bytes());
+            out.extend_from_slice(&directory_offset.to_le_bytes());
+            out.extend_from_slice(b"PK\x06\x07\0\0\0\0");
+            out.extend_from_slice(&record.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+        }
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        if self.zip64_end {
+            out.extend_from_slice(&[0xFF; 4]);
+            out.extend_from_slice(&max32);
+            out.extend_from_slice(&max32);
+        } else {
+            out.extend_from_slice(&(entries as u16).to_le_bytes());
+            out.extend_from_slice(&(entries as u16).to_le_bytes());
+            out.extend_from_slice(&(directory_size as u32).to_le_bytes());
+            out.extend_from_slice(&(directory_offset as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&(self.comment.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.comment);
+        out
+    }
+}

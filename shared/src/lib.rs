@@ -12,6 +12,7 @@ pub mod reject;
 pub mod sniff;
 pub mod store;
 pub mod verify;
+pub mod zip_directory;
 
 pub use category::Category;
 pub use dicom::DicomHeader;

@@ -35,6 +35,22 @@ pub enum Rejection {
         ratio: u64,
         uncompressed: u64,
     },
+    #[error(
+        "archive expands {ratio}x to {uncompressed} bytes over {entries} entries: refused as a possible zip bomb"
+    )]
+    ArchiveExpands {
+        entries: u64,
+        ratio: u64,
+        uncompressed: u64,
+    },
+    #[error("archive's central directory is {size} bytes, above the {limit} bytes kept of its end")]
+    ArchiveDirectoryTooLarge { size: u64, limit: u64 },
+    #[error("archive structure refused: {0}")]
+    ArchiveInvalid(&'static str),
+    #[error(
+        "DICOM preamble carries a {signature} signature: refused as a file that is two formats (CVE-2019-11687)"
+    )]
+    ForeignPreamble { signature: &'static str },
     #[error("DICOM header unreadable: {0}")]
     DicomUnreadable(String),
     #[error("DICOM header has no {0}")]
@@ -87,6 +103,10 @@ impl Rejection {
             Rejection::ExtensionMismatch { .. } => "extension_mismatch",
             Rejection::NotAllowed { .. } => "not_allowed",
             Rejection::ZipBomb { .. } => "zip_bomb",
+            Rejection::ArchiveExpands { .. } => "zip_bomb_total",
+            Rejection::ArchiveDirectoryTooLarge { .. } => "archive_directory_too_large",
+            Rejection::ArchiveInvalid(_) => "archive_invalid",
+            Rejection::ForeignPreamble { .. } => "dicom_preamble_foreign",
             Rejection::DicomUnreadable(_) => "dicom_unreadable",
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",

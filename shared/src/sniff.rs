@@ -31,6 +31,67 @@ pub fn is_dicom(prefix: &[u8]) -> bool {
     prefix.get(128..132) == Some(b"DICM")
 }
 
+/// Length of the DICOM Part 10 preamble.
+pub const PREAMBLE_LEN: usize = 128;
+
+/// What a DICOM file's preamble says to readers of other formats. PS3.10 §7.1 leaves the 128
+/// bytes to the application, which is what lets a file be DICOM and an executable, a web page
+/// or a PDF at once (CVE-2019-11687): whoever opens it by its other signature runs or renders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preamble {
+    /// What PS3.10 recommends when the preamble is not used.
+    Zeros,
+    /// A TIFF header: PS3.10 §7.5 allows a file to be DICOM and TIFF at once, and readers that
+    /// take it as TIFF see only an image.
+    Tiff,
+    /// Something else no reader recognises: vendors write their names, versions or padding
+    /// here, so this is accepted (refusing it would refuse ordinary scanners' files).
+    Unrecognised,
+    /// Another format's signature, named by media type: the file is also that format.
+    Foreign(&'static str),
+}
+
+/// Markup a browser or script host finds anywhere in the first bytes (older browsers sniffed
+/// past leading binary), compared without regard to ASCII case.
+const MARKUP: &[(&[u8], &str)] = &[
+    (b"<html", "text/html"),
+    (b"<head", "text/html"),
+    (b"<body", "text/html"),
+    (b"<script", "text/html"),
+    (b"<iframe", "text/html"),
+    (b"<!doctype", "text/html"),
+    (b"<svg", "image/svg+xml"),
+    (b"<?xml", "text/xml"),
+    (b"<?php", "application/x-php"),
+];
+
+/// Judges the preamble of a DICOM file: `prefix` starts at the file's first byte.
+pub fn preamble(prefix: &[u8]) -> Preamble {
+    let Some(preamble) = prefix.get(..PREAMBLE_LEN) else {
+        return Preamble::Unrecognised;
+    };
+    if preamble.iter().all(|&b| b == 0) {
+        return Preamble::Zeros;
+    }
+    if preamble.starts_with(b"II*\0") || preamble.starts_with(b"MM\0*") {
+        return Preamble::Tiff;
+    }
+    // `infer` knows executables (MZ, ELF, Mach-O), archives (zip, rar, 7z, gzip), PDF (anywhere
+    // in the first 1024 bytes, as Acrobat looks), scripts (`#!`), markup at the start and
+    // images; the markup scan adds what it finds only at the very start.
+    if let Some(kind) = infer::get(preamble) {
+        return Preamble::Foreign(canonical(kind.mime_type()));
+    }
+    MARKUP
+        .iter()
+        .find(|(tag, _)| {
+            preamble
+                .windows(tag.len())
+                .any(|window| window.eq_ignore_ascii_case(tag))
+        })
+        .map_or(Preamble::Unrecognised, |(_, mime)| Preamble::Foreign(mime))
+}
+
 fn canonical(mime: &'static str) -> &'static str {
     match mime {
         "application/pdf" => PDF,
@@ -155,6 +216,79 @@ mod tests {
             None,
             "a whole object may not end mid-character"
         );
+    }
+
+    /// A DICOM file whose preamble starts with `head`, padded with zeros.
+    fn dicom_with_preamble(head: &[u8]) -> Vec<u8> {
+        let mut bytes = head.to_vec();
+        bytes.resize(PREAMBLE_LEN, 0);
+        bytes.extend_from_slice(&dicom_prefix()[PREAMBLE_LEN..]);
+        bytes
+    }
+
+    #[test]
+    fn a_preamble_of_zeros_or_tiff_is_dicom_only() {
+        assert_eq!(preamble(&dicom_prefix()), Preamble::Zeros);
+        assert_eq!(
+            preamble(&dicom_with_preamble(b"II*\0\x08\0\0\0")),
+            Preamble::Tiff
+        );
+        assert_eq!(
+            preamble(&dicom_with_preamble(b"MM\0*\0\0\0\x08")),
+            Preamble::Tiff
+        );
+    }
+
+    #[test]
+    fn vendor_text_in_the_preamble_is_accepted() {
+        for vendor in [
+            &b"Philips Medical Systems DICOM File"[..],
+            b"SIEMENS MED SP 1.0\0\0\x01",
+            &[0xFF; PREAMBLE_LEN],
+            b"written by a <vendor> tool", // a `<` that opens no markup
+        ] {
+            assert_eq!(
+                preamble(&dicom_with_preamble(vendor)),
+                Preamble::Unrecognised,
+                "{:?}",
+                String::from_utf8_lossy(vendor)
+            );
+        }
+    }
+
+    #[test]
+    fn a_preamble_with_another_formats_signature_is_foreign() {
+        let mut elf = b"\x7FELF\x02\x01\x01\0".to_vec();
+        elf.resize(64, 1);
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF",
+                "application/vnd.microsoft.portable-executable",
+            ),
+            (&elf, "application/x-executable"),
+            (b"\xCF\xFA\xED\xFE\x07\0\0\x01", "application/x-mach-binary"),
+            (b"%PDF-1.7\n1 0 obj", PDF),
+            (b"\0\0\0\0%PDF-1.4", PDF),
+            (b"PK\x03\x04\x14\0\0\0\x08\0", "application/zip"),
+            (b"#!/bin/sh\nrm -rf ~\n", "text/x-shellscript"),
+            (b"<!DOCTYPE html><html>", "text/html"),
+            (b"\0\0\0\0<ScRiPt>alert(1)</script>", "text/html"),
+            (b"\x01\x02<svg onload=alert(1)>", "image/svg+xml"),
+            (b"\x89PNG\r\n\x1A\n\0\0\0\rIHDR", PNG),
+        ];
+        for (head, signature) in cases {
+            assert_eq!(
+                preamble(&dicom_with_preamble(head)),
+                Preamble::Foreign(signature),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+            assert_eq!(
+                sniff(&dicom_with_preamble(head)),
+                Some(DICOM),
+                "still DICOM by its magic"
+            );
+        }
     }
 
     #[test]

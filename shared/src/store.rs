@@ -153,8 +153,12 @@ impl DocumentStore {
                 None,
                 f.dicom.as_ref(),
             ),
-            Outcome::Rejected { reason, sha256 } => (
-                None,
+            Outcome::Rejected {
+                reason,
+                content_type,
+                sha256,
+            } => (
+                *content_type,
                 sha256.as_deref(),
                 None,
                 Some(reason.to_string()),

@@ -4,7 +4,8 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use md5::{Digest, Md5};
 
-use crate::{Category, Rejection, category};
+use crate::sniff::{self, Preamble};
+use crate::{Category, Rejection, category, zip_directory};
 
 /// Hashes computed while the bytes stream past, so no byte is read twice.
 pub struct Digests {
@@ -158,15 +159,54 @@ pub fn check_content(
     Ok(detected)
 }
 
+/// Checks that the content is only what it was detected as. A DICOM file's preamble must carry
+/// no other format's signature ([`sniff::preamble`]). A zip-based document is judged twice, as
+/// each kind of reader sees it: by its local headers within `prefix` (what streaming readers
+/// trust) and by its central directory within `tail`, the object's last bytes (what Office and
+/// most libraries trust), which must also agree with each other ([`zip_directory::check`]).
+pub fn check_structure(
+    content_type: &str,
+    prefix: &[u8],
+    tail: &[u8],
+    object_len: u64,
+) -> Result<(), Rejection> {
+    match content_type {
+        category::DICOM => match sniff::preamble(prefix) {
+            Preamble::Foreign(signature) => Err(Rejection::ForeignPreamble { signature }),
+            Preamble::Zeros | Preamble::Tiff | Preamble::Unrecognised => Ok(()),
+        },
+        category::DOCX | category::XLSX | category::PPTX => {
+            check_archive(prefix)?;
+            zip_directory::check(prefix, tail, object_len)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the stream's last [`ZIP_TAIL_LEN`] bytes must be kept for [`check_structure`].
+pub fn needs_tail(detected: Option<&str>) -> bool {
+    matches!(
+        detected,
+        Some(category::DOCX | category::XLSX | category::PPTX)
+    )
+}
+
+/// How much of a zip-based document's end is kept for its central directory. A directory
+/// entry takes 46 bytes plus its name, so 1 MiB holds over ten thousand entries: far more than
+/// Office writes (a document with a few hundred images has a few hundred entries). A larger
+/// directory is refused ([`Rejection::ArchiveDirectoryTooLarge`]) rather than trusted unread.
+pub const ZIP_TAIL_LEN: usize = 1 << 20;
+
 /// Office documents are zip archives that readers will inflate. An entry whose declared size is
-/// more than this many times its compressed size, and above [`ZIP_BOMB_MIN_BYTES`], is refused.
+/// more than this many times its compressed size, and above [`ZIP_BOMB_MIN_BYTES`], is refused;
+/// so is an archive whose entries together expand past both against the object's length.
 /// Ordinary documents compress XML perhaps 10–30×.
 pub const ZIP_BOMB_RATIO: u64 = 200;
 pub const ZIP_BOMB_MIN_BYTES: u64 = 100 << 20;
 
 /// Looks at the zip local file headers within `prefix` (the object is never inflated) and
 /// refuses an entry that would expand like a zip bomb. Entries whose sizes are deferred to a
-/// data descriptor cannot be judged from here and pass.
+/// data descriptor cannot be judged from here: the central directory's sizes judge them.
 pub fn check_archive(prefix: &[u8]) -> Result<(), Rejection> {
     let mut at = 0;
     while let Some(header) = prefix.get(at..at + 30) {
@@ -189,7 +229,7 @@ pub fn check_archive(prefix: &[u8]) -> Result<(), Rejection> {
             && uncompressed > compressed.saturating_mul(ZIP_BOMB_RATIO)
         {
             return Err(Rejection::ZipBomb {
-                entry: String::from_utf8_lossy(name).into_owned(),
+                entry: zip_directory::entry_name(name),
                 ratio: uncompressed / compressed.max(1),
                 uncompressed,
             });

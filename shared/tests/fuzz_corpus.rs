@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use docworker_shared::{Notification, dicom, sniff, verify};
+use docworker_shared::{Notification, Rejection, dicom, sniff, verify, zip_directory};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,9 +40,58 @@ fn sniff_corpus_classifies_or_not() {
     let mut recognised = 0;
     for (_, bytes) in corpus("sniff") {
         recognised += usize::from(sniff::sniff(&bytes).is_some());
+        let _ = sniff::preamble(&bytes);
         let _ = verify::check_archive(&bytes);
     }
     assert!(recognised > 0, "the seeds include known types");
+}
+
+#[test]
+fn preamble_seeds_are_refused_as_two_formats() {
+    let foreign = corpus("sniff")
+        .into_iter()
+        .filter(|(name, _)| name.to_string_lossy().contains("preamble-"))
+        .inspect(|(name, bytes)| {
+            assert!(
+                matches!(sniff::preamble(bytes), sniff::Preamble::Foreign(_)),
+                "{}",
+                name.display()
+            );
+        })
+        .count();
+    assert!(foreign > 0, "the seeds include hostile preambles");
+}
+
+/// The seeds written by Python's zipfile (`docx-*`) pass, the bombs built from them (`bomb-*`)
+/// are refused, and a tail kept too short (`tail-short`) is refused as such.
+#[test]
+fn zip_directory_corpus_passes_or_rejects() {
+    let mut passed = 0;
+    for (name, input) in corpus("zip_directory") {
+        let Some((&cut, archive)) = input.split_first() else {
+            continue;
+        };
+        let prefix = &archive[..archive.len().min(sniff::SNIFF_LEN)];
+        let kept = (verify::ZIP_TAIL_LEN >> (cut % 16)).min(archive.len());
+        let tail = &archive[archive.len() - kept..];
+        let verdict = zip_directory::check(prefix, tail, archive.len() as u64);
+        let name = name.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("docx-") {
+            assert_eq!(verdict, Ok(()), "{name}");
+        } else if name.starts_with("bomb-") {
+            assert!(
+                matches!(verdict, Err(Rejection::ZipBomb { .. })),
+                "{name}: {verdict:?}"
+            );
+        } else if name.starts_with("tail-short") {
+            assert!(
+                matches!(verdict, Err(Rejection::ArchiveDirectoryTooLarge { .. })),
+                "{name}: {verdict:?}"
+            );
+        }
+        passed += usize::from(verdict.is_ok());
+    }
+    assert!(passed > 0, "the seeds include sound archives");
 }
 
 #[test]

@@ -112,7 +112,7 @@ async fn a_pdf_is_finalized_with_the_upload_metadata() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_type_mismatch_is_rejected_with_the_reason() {
+async fn a_rejection_gives_the_reason_and_keeps_the_detected_type_size_and_hash() {
     let mut stack = Stack::new("mismatch").await;
     stack.start_worker(&[]);
     stack
@@ -149,32 +149,48 @@ async fn a_type_mismatch_is_rejected_with_the_reason() {
         bytes
     };
     stack.put("medical/broken.dcm", fake_dicom, None, &[]).await;
+    // The detected type, where the bytes were read before the verdict: none for an empty object.
     let expectations = [
         (
             "medical/scan.pdf",
             "declared application/pdf but content is image/png",
+            Some("image/png"),
         ),
         (
             "medical/notes",
             "declared application/dicom but content is text/plain",
+            Some("text/plain"),
         ),
         (
             "admin/ct.dcm",
             "application/dicom is not allowed in category admin",
+            Some("application/dicom"),
         ),
-        ("medical/empty.pdf", "object is empty"),
-        ("medical/broken.dcm", "DICOM header unreadable"),
+        ("medical/empty.pdf", "object is empty", None),
+        (
+            "medical/broken.dcm",
+            "DICOM header unreadable",
+            Some("application/dicom"),
+        ),
     ];
-    for (key, reason) in expectations {
+    for (key, reason, detected) in expectations {
         let row = stack.wait_settled(key).await;
         assert_eq!(row.status, "rejected", "{key}");
         let actual = row.rejection_reason.unwrap_or_default();
         assert!(actual.starts_with(reason), "{key}: {actual}");
-        assert!(
-            row.content_type.is_none(),
-            "{key}: no verified type on a rejected row"
-        );
+        assert_eq!(row.content_type.as_deref(), detected, "{key}");
+        assert_eq!(row.sha256.is_some(), detected.is_some(), "{key}");
     }
+    let png = stack.wait_settled("medical/scan.pdf").await;
+    assert_eq!(png.file_size, Some(fixtures::png().len() as i64));
+    assert_eq!(
+        png.sha256.as_deref(),
+        Some(sha256_hex(&fixtures::png()).as_str())
+    );
+    assert_eq!(
+        png.declared_content_type.as_deref(),
+        Some("application/pdf")
+    );
     stack.wait_queue_empty().await;
 }
 
@@ -396,4 +412,138 @@ async fn poison_messages_go_to_the_dead_letter_queue_and_valid_ones_still_finish
         !log.contains("a JSON body of another shape"),
         "bodies are not logged"
     );
+}
+
+/// A DICOM file that is also an executable, a web page or a PDF by its preamble is refused;
+/// one that is also a TIFF (PS3.10 7.5) or carries vendor text is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dicom_preamble_with_another_formats_signature_is_rejected() {
+    let mut stack = Stack::new("preamble").await;
+    stack.start_worker(&[]);
+    let with_preamble = |n: usize, head: &[u8]| {
+        let mut bytes = sample(uids_explicit(), n).to_bytes();
+        bytes[..128].fill(0);
+        bytes[..head.len()].copy_from_slice(head);
+        bytes
+    };
+    let cases: [(&str, &[u8], Option<&str>); 5] = [
+        (
+            "medical/exe.dcm",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xFF\xFF",
+            Some("application/vnd.microsoft.portable-executable"),
+        ),
+        (
+            "medical/html.dcm",
+            b"\x00\x00<html><script>alert(1)</script>",
+            Some("text/html"),
+        ),
+        (
+            "medical/pdf.dcm",
+            b"%PDF-1.7\n1 0 obj",
+            Some("application/pdf"),
+        ),
+        ("medical/tiff.dcm", b"II*\x00\x08\x00\x00\x00", None),
+        ("medical/vendor.dcm", b"SCANNER VENDOR 4.2", None),
+    ];
+    for (n, (key, head, _)) in cases.iter().enumerate() {
+        stack.put(key, with_preamble(n, head), None, &[]).await;
+    }
+    for (key, _, signature) in cases {
+        let row = stack.wait_settled(key).await;
+        match signature {
+            Some(signature) => {
+                assert_eq!(row.status, "rejected", "{key}");
+                assert_eq!(
+                    row.rejection_reason.as_deref(),
+                    Some(
+                        format!(
+                            "DICOM preamble carries a {signature} signature: refused as a file \
+                             that is two formats (CVE-2019-11687)"
+                        )
+                        .as_str()
+                    ),
+                    "{key}"
+                );
+                assert_eq!(row.content_type.as_deref(), Some("application/dicom"));
+                assert!(row.sha256.is_some(), "{key}");
+                assert!(row.study_instance_uid.is_none(), "{key}: no DICOM columns");
+            }
+            None => assert_eq!(row.status, "finalized", "{key}: {:?}", row.rejection_reason),
+        }
+    }
+    stack.wait_queue_empty().await;
+}
+
+fn uids_explicit() -> &'static str {
+    TRANSFER_SYNTAXES[1].0
+}
+
+/// Office documents judged by their central directory, read from the stream's tail: bombs that
+/// the local headers hide (ZIP64 sizes, data descriptors) are refused, a sound document passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_office_zip_bomb_hidden_from_the_local_headers_is_rejected() {
+    use docworker_shared::fixtures::{ZipArchive, ZipMember};
+    use docworker_shared::{sniff::SNIFF_LEN, verify};
+
+    let mut stack = Stack::new("zipdir").await;
+    stack.start_worker(&[]);
+    let mut descriptor = ZipArchive::docx();
+    descriptor.members[2] = ZipMember {
+        data_descriptor: true,
+        ..ZipMember::new("word/document.xml", 4_000, 4_000_000_000)
+    };
+    let mut zip64 = ZipArchive::docx();
+    zip64.zip64_end = true;
+    zip64.members[2] = ZipMember {
+        zip64: true,
+        ..ZipMember::new("word/document.xml", 4_000, 1 << 40)
+    };
+    // A document larger than the sniffed prefix, so that the directory comes from the tail.
+    let mut sound = ZipArchive::docx();
+    sound
+        .members
+        .push(ZipMember::new("word/media/image1.png", 200_000, 200_000));
+    sound.comment = vec![b'c'; 1_000];
+    let cases = [
+        (
+            "reports/descriptor-bomb.docx",
+            descriptor.to_bytes(),
+            Some("archive entry word/document.xml expands 1000000x to 4000000000 bytes"),
+        ),
+        (
+            "reports/zip64-bomb.docx",
+            zip64.to_bytes(),
+            Some("archive entry word/document.xml expands 274877906x to 1099511627776 bytes"),
+        ),
+        ("reports/sound.docx", sound.to_bytes(), None),
+    ];
+    for (key, bytes, reason) in &cases {
+        if reason.is_some() {
+            assert_eq!(
+                verify::check_archive(&bytes[..bytes.len().min(SNIFF_LEN)]),
+                Ok(()),
+                "{key}: the local headers alone pass"
+            );
+        }
+        stack.put(key, bytes.clone(), None, &[]).await;
+    }
+    for (key, bytes, reason) in &cases {
+        let row = stack.wait_settled(key).await;
+        match reason {
+            Some(reason) => {
+                assert_eq!(row.status, "rejected", "{key}");
+                let actual = row.rejection_reason.unwrap_or_default();
+                assert!(actual.starts_with(reason), "{key}: {actual}");
+                assert_eq!(
+                    row.content_type.as_deref(),
+                    Some(docworker_shared::category::DOCX)
+                );
+            }
+            None => {
+                assert_eq!(row.status, "finalized", "{key}: {:?}", row.rejection_reason);
+                assert_eq!(row.file_size, Some(bytes.len() as i64));
+            }
+        }
+    }
+    stack.wait_queue_empty().await;
 }

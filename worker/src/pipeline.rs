@@ -1,5 +1,6 @@
 //! Processing one S3 event, top to bottom: fetch, stream and verify, decide, record.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -197,7 +198,7 @@ impl Pipeline {
                 max: self.max_object_bytes,
             };
             return self
-                .reject(&facts(event, &head), rejection, None, trail)
+                .reject(&facts(event, &head), rejection, None, None, trail)
                 .await;
         }
 
@@ -214,10 +215,12 @@ impl Pipeline {
                 size: head.content_length,
                 max: self.max_object_bytes,
             };
-            return self.reject(&facts, rejection, None, trail).await;
+            return self.reject(&facts, rejection, None, None, trail).await;
         }
         if head.content_length == 0 {
-            return self.reject(&facts, Rejection::Empty, None, trail).await;
+            return self
+                .reject(&facts, Rejection::Empty, None, None, trail)
+                .await;
         }
 
         // 3. Stream: hash and count every byte, sniff the first ones, parse a DICOM header.
@@ -249,31 +252,41 @@ impl Pipeline {
             head.etag.as_ref().unwrap_or(&empty_etag),
         ) {
             Ok(digested) => digested,
-            Err(rejection) => return self.reject(&facts, rejection, None, trail).await,
+            Err(rejection) => return self.reject(&facts, rejection, None, None, trail).await,
         };
         let Digested {
             sha256, integrity, ..
         } = digested;
+        let detected = streamed.detected;
         let content_type = match verify::check_content(
             facts.category,
             &facts.key,
             head.content_type.as_deref(),
-            streamed.detected,
+            detected,
         ) {
             Ok(content_type) => content_type,
-            Err(rejection) => return self.reject(&facts, rejection, Some(sha256), trail).await,
+            Err(rejection) => {
+                return self
+                    .reject(&facts, rejection, detected, Some(sha256), trail)
+                    .await;
+            }
         };
-        if matches!(
+        if let Err(rejection) = verify::check_structure(
             content_type,
-            category::DOCX | category::XLSX | category::PPTX
-        ) && let Err(rejection) = verify::check_archive(&streamed.prefix)
-        {
-            return self.reject(&facts, rejection, Some(sha256), trail).await;
+            &streamed.prefix,
+            &streamed.tail,
+            head.content_length,
+        ) {
+            return self
+                .reject(&facts, rejection, detected, Some(sha256), trail)
+                .await;
         }
         let dicom = match (content_type, streamed.dicom) {
             (category::DICOM, Some(Ok(header))) => Some(header),
             (category::DICOM, Some(Err(rejection))) => {
-                return self.reject(&facts, rejection, Some(sha256), trail).await;
+                return self
+                    .reject(&facts, rejection, detected, Some(sha256), trail)
+                    .await;
             }
             _ => None,
         };
@@ -299,7 +312,7 @@ impl Pipeline {
                 let Some(rejection) = e.refusal() else {
                     return Err(e);
                 };
-                return self.reject(&facts, rejection, Some(digest), trail).await;
+                return self.reject(&facts, rejection, Some(content_type), Some(digest), trail).await;
             }
         };
         let lag = (chrono::Utc::now() - event.time)
@@ -319,6 +332,7 @@ impl Pipeline {
         &self,
         facts: &ObjectFacts,
         rejection: Rejection,
+        content_type: Option<&'static str>,
         sha256: Option<String>,
         trail: Trail<'_>,
     ) -> Result<Processed, ProcessError> {
@@ -326,6 +340,7 @@ impl Pipeline {
         metrics::counter!(names::REJECTIONS, "reason" => rejection.label()).increment(1);
         let outcome = Outcome::Rejected {
             reason: rejection.clone(),
+            content_type,
             sha256,
         };
         let applied = self
@@ -338,8 +353,10 @@ impl Pipeline {
     /// Reads the body once. Every chunk feeds the digests; the first `SNIFF_LEN` bytes are kept to
     /// recognise the content and, when it is DICOM, to read the header if it ends there; a longer
     /// header is read by a parser on a blocking thread that the chunks (from the first) flow to.
-    /// Memory is bounded by the sniff prefix, the parser's and the hashing thread's queues and
-    /// the header itself, whatever the object's size.
+    /// When the content is a zip-based document, the last [`verify::ZIP_TAIL_LEN`] bytes are kept
+    /// too, for its central directory (see [`Tail`]). Memory is bounded by the sniff prefix, the
+    /// tail, the parser's and the hashing thread's queues and the header itself, whatever the
+    /// object's size.
     async fn stream(
         &self,
         event: &ObjectEvent,
@@ -351,6 +368,7 @@ impl Pipeline {
         let mut held: Vec<Bytes> = Vec::new();
         let mut detected = None;
         let mut header = Header::None;
+        let mut tail: Option<Tail> = None;
         loop {
             let chunk = match body.try_next().await {
                 Ok(Some(chunk)) => chunk,
@@ -367,6 +385,9 @@ impl Pipeline {
             streamed_bytes.increment(chunk.len() as u64);
             hashing.update(&chunk).await;
             if detected.is_some() {
+                if let Some(tail) = &mut tail {
+                    tail.push(chunk.clone());
+                }
                 if let Header::Parsing(parser) = &mut header {
                     parser.feed(chunk).await;
                 }
@@ -377,6 +398,9 @@ impl Pipeline {
             held.push(chunk);
             if prefix.len() == SNIFF_LEN {
                 detected = Some(sniff::sniff(&prefix));
+                if verify::needs_tail(detected.flatten()) {
+                    tail = Some(Tail::new(verify::ZIP_TAIL_LEN, &held));
+                }
                 header = self
                     .start_header(&prefix, std::mem::take(&mut held), false)
                     .await;
@@ -385,6 +409,9 @@ impl Pipeline {
         if detected.is_none() {
             // The whole object fit in the prefix.
             detected = Some(sniff::sniff(&prefix));
+            if verify::needs_tail(detected.flatten()) {
+                tail = Some(Tail::new(verify::ZIP_TAIL_LEN, &held));
+            }
             header = self.start_header(&prefix, held, true).await;
         }
         let dicom = match header {
@@ -395,6 +422,7 @@ impl Pipeline {
         Ok(Streamed {
             digests: hashing.finish().await?,
             prefix,
+            tail: tail.map(Tail::into_bytes).unwrap_or_default(),
             detected: detected.flatten(),
             dicom,
         })
@@ -518,8 +546,56 @@ struct Streamed {
     digests: Digests,
     /// The first `SNIFF_LEN` bytes (or the whole object when shorter).
     prefix: Vec<u8>,
+    /// The last bytes of a zip-based document (empty for other content).
+    tail: Vec<u8>,
     detected: Option<&'static str>,
     dicom: Option<Result<DicomHeader, Rejection>>,
+}
+
+/// The last `capacity` bytes of a stream, kept as the chunks that hold them: a chunk is let go
+/// once the ones after it cover the capacity, so the bytes are not copied while streaming and at
+/// most `capacity` plus one chunk is held.
+struct Tail {
+    chunks: VecDeque<Bytes>,
+    held: usize,
+    capacity: usize,
+}
+
+impl Tail {
+    /// Starts with the chunks read so far.
+    fn new(capacity: usize, seen: &[Bytes]) -> Tail {
+        let mut tail = Tail {
+            chunks: VecDeque::new(),
+            held: 0,
+            capacity,
+        };
+        for chunk in seen {
+            tail.push(chunk.clone());
+        }
+        tail
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        self.held += chunk.len();
+        self.chunks.push_back(chunk);
+        while let Some(front) = self.chunks.front()
+            && self.held - front.len() >= self.capacity
+        {
+            self.held -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    /// The last `capacity` bytes (all of them when the stream was shorter), in one buffer.
+    fn into_bytes(self) -> Vec<u8> {
+        let skip = self.held.saturating_sub(self.capacity);
+        let mut bytes = Vec::with_capacity(self.held - skip);
+        for chunk in &self.chunks {
+            bytes.extend_from_slice(chunk);
+        }
+        bytes.drain(..skip);
+        bytes
+    }
 }
 
 /// The DICOM header parser on a blocking thread, reading the chunks the download sends it.
@@ -585,5 +661,34 @@ fn settled(applied: Applied, processed: Processed) -> Processed {
     match applied {
         Applied::Written => processed,
         Applied::Stale => Processed::Stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_and_at_most_one_chunk_more() {
+        let stream: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for chunk_len in [1, 7, 100, 999, 4096, 20_000] {
+            let chunks: Vec<Bytes> = stream
+                .chunks(chunk_len)
+                .map(Bytes::copy_from_slice)
+                .collect();
+            let (seen, rest) = chunks.split_at(chunks.len().min(3));
+            let mut tail = Tail::new(1000, seen);
+            for chunk in rest {
+                tail.push(chunk.clone());
+                assert!(
+                    tail.held < 1000 + chunk_len,
+                    "chunk {chunk_len}: {}",
+                    tail.held
+                );
+            }
+            assert_eq!(tail.into_bytes(), stream[9000..], "chunk {chunk_len}");
+        }
+        let short = Tail::new(1000, &[Bytes::from_static(b"short")]);
+        assert_eq!(short.into_bytes(), b"short");
     }
 }
