@@ -2,10 +2,12 @@
 //! `/readyz` (database answers, queue reachable, not shutting down).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+
+use crate::poller::LONG_POLL_WAIT;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
@@ -46,12 +50,103 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Shared readiness facts, updated by the poller.
-#[derive(Default)]
+/// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
+/// attempt of every SQS call (start-up's GetQueueAttributes, receives, deletes, heartbeats, depth
+/// polls) through [`QueueWatch`], and the long poll in flight, which holds no answer until it
+/// ends but has not failed either.
+#[derive(Debug, Default)]
 pub struct Readiness {
     pub shutting_down: AtomicBool,
-    /// The last receive from the queue succeeded.
-    pub queue_reachable: AtomicBool,
+    queue: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    /// The last SQS attempt got an answer from the queue; false before the first one.
+    answered: bool,
+    last_failure: Option<Instant>,
+    /// When the long poll in flight began.
+    polling_since: Option<Instant>,
+}
+
+/// A refused or reset connection fails well within this: a poll open longer, begun after the
+/// last failure, has reached the queue.
+const POLL_SETTLES: Duration = Duration::from_secs(1);
+/// Past its wait time and this much more, a long poll that has not returned is stuck (a network
+/// that drops packets instead of refusing them), however quietly.
+const POLL_GRACE: Duration = Duration::from_secs(10);
+
+impl Readiness {
+    /// Records one attempt's outcome: `answered` when the queue responded in a way that shows
+    /// it can be used.
+    fn record(&self, answered: bool) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.answered = answered;
+        if !answered {
+            queue.last_failure = Some(Instant::now());
+        }
+    }
+
+    /// A long poll begins; the guard marks its end when dropped.
+    pub fn long_poll(self: &Arc<Self>) -> LongPoll {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .polling_since = Some(Instant::now());
+        LongPoll(self.clone())
+    }
+
+    /// Whether the queue is usable as far as the worker knows at `now`.
+    fn queue_ready(&self, now: Instant) -> bool {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match queue.polling_since {
+            Some(since) if queue.last_failure.is_none_or(|failed| failed < since) => {
+                let open = now.saturating_duration_since(since);
+                open <= LONG_POLL_WAIT + POLL_GRACE && (queue.answered || open >= POLL_SETTLES)
+            }
+            _ => queue.answered,
+        }
+    }
+}
+
+/// A long poll in flight; see [`Readiness::long_poll`].
+pub struct LongPoll(Arc<Readiness>);
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .polling_since = None;
+    }
+}
+
+/// Reports every attempt of every call on the worker's SQS client to [`Readiness`], so that
+/// readiness needs no bookkeeping at each call site. Unreachable means no response, a 5xx, or
+/// refused credentials (401/403): the worker cannot consume then. Other 4xx answers concern one
+/// request (an expired receipt handle) and show the queue is there.
+#[derive(Debug)]
+pub struct QueueWatch(pub Arc<Readiness>);
+
+impl Intercept for QueueWatch {
+    fn name(&self) -> &'static str {
+        "docworker-queue-readiness"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sqs::error::BoxError> {
+        let answered = context.response().is_some_and(|response| {
+            let status = response.status().as_u16();
+            status < 500 && status != 401 && status != 403
+        });
+        self.0.record(answered);
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -109,7 +204,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
         tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
         Ok(Ok(()))
     );
-    let queue = readiness.queue_reachable.load(Ordering::Acquire);
+    let queue = readiness.queue_ready(Instant::now());
     let stopping = readiness.shutting_down.load(Ordering::Acquire);
     let ready = database && queue && !stopping;
     metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
@@ -120,4 +215,56 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_is_ready_once_it_answered_and_while_a_poll_is_open() {
+        let readiness = Arc::new(Readiness::default());
+        assert!(!readiness.queue_ready(Instant::now()), "nothing known yet");
+        readiness.record(true);
+        assert!(
+            readiness.queue_ready(Instant::now()),
+            "start-up's call answered"
+        );
+        let poll = readiness.long_poll();
+        assert!(
+            readiness.queue_ready(Instant::now() + LONG_POLL_WAIT),
+            "a poll waiting out its time has not failed"
+        );
+        assert!(
+            !readiness.queue_ready(Instant::now() + LONG_POLL_WAIT + POLL_GRACE * 2),
+            "a poll open far past its wait is stuck"
+        );
+        drop(poll);
+        assert!(readiness.queue_ready(Instant::now() + LONG_POLL_WAIT * 10));
+    }
+
+    #[test]
+    fn a_failure_makes_the_queue_unready_until_a_poll_outlives_fast_failures() {
+        let readiness = Arc::new(Readiness::default());
+        readiness.record(true);
+        let poll = readiness.long_poll();
+        readiness.record(false);
+        assert!(
+            !readiness.queue_ready(Instant::now() + POLL_SETTLES * 2),
+            "the open poll's attempt failed"
+        );
+        drop(poll);
+        assert!(!readiness.queue_ready(Instant::now()));
+        let _poll = readiness.long_poll();
+        assert!(
+            !readiness.queue_ready(Instant::now()),
+            "just begun: it may yet be refused"
+        );
+        assert!(
+            readiness.queue_ready(Instant::now() + POLL_SETTLES * 2),
+            "open for longer than a refused connection takes"
+        );
+        readiness.record(true);
+        assert!(readiness.queue_ready(Instant::now()));
+    }
 }
