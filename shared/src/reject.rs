@@ -44,6 +44,23 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every [`label`](Self::label), so that metrics start at 0 for each reason instead of
+    /// appearing at the first rejection. Keep in step with `label`.
+    pub const LABELS: &'static [&'static str] = &[
+        "empty",
+        "too_large",
+        "size_mismatch",
+        "md5_mismatch",
+        "unrecognised",
+        "declared_mismatch",
+        "extension_mismatch",
+        "not_allowed",
+        "zip_bomb",
+        "dicom_unreadable",
+        "dicom_missing_uid",
+        "dicom_header_too_large",
+    ];
+
     /// A short, stable label for metrics and log fields (the Display text is for people).
     pub fn label(&self) -> &'static str {
         match self {
@@ -60,5 +77,50 @@ impl Rejection {
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_lists_every_label_once() {
+        let text = || String::new();
+        let every = [
+            Rejection::Empty,
+            Rejection::TooLarge { size: 2, max: 1 },
+            Rejection::SizeMismatch {
+                expected: 2,
+                counted: 1,
+            },
+            Rejection::Md5Mismatch {
+                computed: text(),
+                etag: text(),
+            },
+            Rejection::Unrecognised,
+            Rejection::DeclaredMismatch {
+                declared: text(),
+                detected: text(),
+            },
+            Rejection::ExtensionMismatch {
+                extension: text(),
+                detected: text(),
+            },
+            Rejection::NotAllowed {
+                detected: text(),
+                category: Category::Admin,
+            },
+            Rejection::ZipBomb {
+                entry: text(),
+                ratio: 1000,
+                uncompressed: 1,
+            },
+            Rejection::DicomUnreadable(text()),
+            Rejection::DicomMissing("Study Instance UID"),
+            Rejection::DicomHeaderTooLarge { limit: 1 },
+        ];
+        let labels: Vec<_> = every.iter().map(Rejection::label).collect();
+        assert_eq!(labels, Rejection::LABELS);
     }
 }

@@ -47,7 +47,120 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
         .install_recorder()?;
+    describe();
+    start_at_zero();
     Ok(handle)
+}
+
+/// Help text and unit for every metric: `# HELP` on `/metrics`, what `promtool check metrics`
+/// asks for, and what a dashboard shows beside a series.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::RECEIVE_REQUESTS,
+        Unit::Count,
+        "ReceiveMessage requests answered by SQS, empty long polls included"
+    );
+    describe_counter!(
+        names::MESSAGES_RECEIVED,
+        Unit::Count,
+        "SQS messages received; a message redelivered after its visibility timeout counts again"
+    );
+    describe_counter!(
+        names::MESSAGES_DELETED,
+        Unit::Count,
+        "SQS messages deleted once every record's outcome was committed"
+    );
+    describe_counter!(
+        names::MESSAGES_REQUEUED,
+        Unit::Count,
+        "Messages handed back to the queue with a delay after a retryable failure outlasted the in-process retries"
+    );
+    describe_counter!(
+        names::POISON_MESSAGES,
+        Unit::Count,
+        "Messages or events no retry can settle, left for the dead-letter queue, by reason"
+    );
+    describe_counter!(
+        names::OBJECTS,
+        Unit::Count,
+        "Objects settled, by outcome (finalized, rejected, deleted, stale, ignored, superseded, gone)"
+    );
+    describe_counter!(
+        names::REJECTIONS,
+        Unit::Count,
+        "Objects rejected, by reason"
+    );
+    describe_counter!(
+        names::RETRIES,
+        Unit::Count,
+        "In-process retries of retryable failures, by kind"
+    );
+    describe_counter!(
+        names::BYTES_STREAMED,
+        Unit::Bytes,
+        "Object bytes read from S3"
+    );
+    describe_histogram!(
+        names::PROCESSING_SECONDS,
+        Unit::Seconds,
+        "Time from receiving a message to settling it"
+    );
+    describe_histogram!(
+        names::LAG_SECONDS,
+        Unit::Seconds,
+        "Time from the S3 event to the finalized row's commit"
+    );
+    describe_gauge!(names::IN_FLIGHT, Unit::Count, "Objects being processed now");
+    describe_gauge!(
+        names::QUEUE_MESSAGES,
+        Unit::Count,
+        "Approximate messages in the queue (main or dead_letter) by state (visible or in_flight), polled every 15 s"
+    );
+    describe_gauge!(
+        names::NO_REDRIVE_POLICY,
+        "1 when the processing queue has no redrive policy (poison messages then circulate forever), else 0"
+    );
+    describe_gauge!(
+        names::READY,
+        "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
+    );
+}
+
+/// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
+/// series, so rates and alerts read 0 instead of "no data" until the first increment.
+fn start_at_zero() {
+    use docworker_shared::{EventError, Rejection};
+
+    use crate::error::ProcessError;
+    use crate::pipeline::Processed;
+    for name in [
+        names::RECEIVE_REQUESTS,
+        names::MESSAGES_RECEIVED,
+        names::MESSAGES_DELETED,
+        names::MESSAGES_REQUEUED,
+        names::BYTES_STREAMED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for outcome in Processed::LABELS {
+        metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
+    }
+    for reason in Rejection::LABELS {
+        metrics::counter!(names::REJECTIONS, "reason" => *reason).increment(0);
+    }
+    for kind in ProcessError::LABELS {
+        metrics::counter!(names::RETRIES, "kind" => *kind).increment(0);
+    }
+    // A message is poison when its body does not parse, or when processing fails in a way no
+    // retry can fix: both label sets.
+    for reason in EventError::LABELS.iter().chain(ProcessError::LABELS) {
+        metrics::counter!(names::POISON_MESSAGES, "reason" => *reason).increment(0);
+    }
+    metrics::gauge!(names::IN_FLIGHT).set(0.0);
+    // Registered so that they render with empty buckets before the first object.
+    let _ = metrics::histogram!(names::PROCESSING_SECONDS);
+    let _ = metrics::histogram!(names::LAG_SECONDS);
 }
 
 /// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
@@ -195,10 +308,23 @@ pub async fn serve(
 
 async fn render_metrics(State(state): State<AppState>) -> String {
     state.process.collect();
+    // The gauge follows readiness at each scrape, not only when something probes /readyz.
+    check(&state).await;
     state.metrics.render()
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
+    let (ready, body) = check(&state).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
+}
+
+/// Whether the worker is ready, with the facts behind it; sets the readiness gauge.
+async fn check(state: &AppState) -> (bool, String) {
     let readiness = &state.readiness;
     let database = matches!(
         tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
@@ -209,12 +335,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
     let ready = database && queue && !stopping;
     metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
     let body = format!("database: {database}\nqueue: {queue}\nshutting_down: {stopping}\n");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, body)
+    (ready, body)
 }
 
 #[cfg(test)]
