@@ -19,6 +19,18 @@ fi
 cfn-lint infra/aws/docworker.json
 python3 infra/k8s/check.py
 
+# Prometheus alerting rules: syntax, and the unit tests with series shaped like the worker's.
+# promtool comes from Debian's prometheus package; the integration tests also run
+# `promtool check metrics` on a live worker's /metrics (required when CI=true).
+if ! command -v promtool >/dev/null; then
+  echo "test: installing Debian's prometheus package for promtool" >&2
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool check rules infra/monitoring/alerts.yaml
+promtool test rules infra/monitoring/alerts.test.yaml
+
 # DICOM headers against an independent reader: pydicom, on the real files in its test data.
 py=python3
 if ! python3 -c 'import pydicom' 2>/dev/null; then

@@ -10,16 +10,20 @@ infra/local/stack.sh up >/dev/null
 eval "$(infra/local/stack.sh env)"
 export DOCWORKER_QUEUE_URL
 
-cargo build -q -p docworker
-cargo run -q -p docworker-shared --features fixtures --example samples -- .local/samples
+# One build for the worker and the sample generator (same features, no dev-dependencies). Cargo's
+# own progress shows while it runs: the first build compiles the AWS SDK and takes minutes.
+echo "demo: building docworker and its sample generator (the first build takes several minutes)" >&2
+cargo build -p docworker -p docworker-shared --features docworker-shared/fixtures --bins
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$target/debug/docworker-samples" .local/samples
 
 run=$(date +%Y%m%d-%H%M%S)
 python=python3; python3 -c 'import boto3' 2>/dev/null || python=.local/venv/bin/python
 mapfile -t keys < <("$python" infra/local/upload.py .local/samples "$run")
 echo "demo: uploaded ${#keys[@]} objects under */$run/" >&2
 
-target/debug/docworker migrate --log-format text 2>/dev/null
-target/debug/docworker run --log-format text 2>.local/demo-worker.log &
+"$target/debug/docworker" migrate --log-format text 2>/dev/null
+"$target/debug/docworker" run --log-format text 2>.local/demo-worker.log &
 worker=$!
 trap 'kill -TERM $worker 2>/dev/null || true' EXIT
 

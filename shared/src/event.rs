@@ -83,6 +83,20 @@ pub enum EventError {
 }
 
 impl EventError {
+    /// Every [`label`](Self::label), so that metrics start at 0 for each reason. Keep in step
+    /// with `label`.
+    pub const LABELS: &'static [&'static str] = &[
+        "not_json",
+        "unknown_shape",
+        "sns_without_message",
+        "malformed_record",
+        "unsupported_version",
+        "missing_field",
+        "bad_size",
+        "bad_key",
+        "no_records",
+    ];
+
     /// A short, stable label for metrics.
     pub fn label(&self) -> &'static str {
         match self {

@@ -91,6 +91,31 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every [`label`](Self::label), so that metrics start at 0 for each reason instead of
+    /// appearing at the first rejection. Keep in step with `label`.
+    pub const LABELS: &'static [&'static str] = &[
+        "empty",
+        "too_large",
+        "size_mismatch",
+        "md5_mismatch",
+        "unrecognised",
+        "declared_mismatch",
+        "extension_mismatch",
+        "not_allowed",
+        "zip_bomb",
+        "zip_bomb_total",
+        "archive_directory_too_large",
+        "archive_invalid",
+        "dicom_preamble_foreign",
+        "dicom_unreadable",
+        "dicom_missing_uid",
+        "dicom_header_too_large",
+        "dicom_value_too_long",
+        "dicom_json_too_large",
+        "dicom_invalid_value",
+        "database_refused",
+    ];
+
     /// A short, stable label for metrics and log fields (the Display text is for people).
     pub fn label(&self) -> &'static str {
         match self {
@@ -110,11 +135,78 @@ impl Rejection {
             Rejection::DicomUnreadable(_) => "dicom_unreadable",
             Rejection::DicomMissing(_) => "dicom_missing_uid",
             Rejection::DicomHeaderTooLarge { .. } => "dicom_header_too_large",
-            Rejection::DatabaseRefused { .. } => "database_refused",
-
             Rejection::DicomValueTooLong { .. } => "dicom_value_too_long",
             Rejection::DicomJsonTooLarge { .. } => "dicom_json_too_large",
             Rejection::DicomInvalid { .. } => "dicom_invalid_value",
+            Rejection::DatabaseRefused { .. } => "database_refused",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_lists_every_label_once() {
+        let text = || String::new();
+        let every = [
+            Rejection::Empty,
+            Rejection::TooLarge { size: 2, max: 1 },
+            Rejection::SizeMismatch {
+                expected: 2,
+                counted: 1,
+            },
+            Rejection::Md5Mismatch {
+                computed: text(),
+                etag: text(),
+            },
+            Rejection::Unrecognised,
+            Rejection::DeclaredMismatch {
+                declared: text(),
+                detected: text(),
+            },
+            Rejection::ExtensionMismatch {
+                extension: text(),
+                detected: text(),
+            },
+            Rejection::NotAllowed {
+                detected: text(),
+                category: Category::Admin,
+            },
+            Rejection::ZipBomb {
+                entry: text(),
+                ratio: 1000,
+                uncompressed: 1,
+            },
+            Rejection::ArchiveExpands {
+                entries: 1,
+                ratio: 1000,
+                uncompressed: 1,
+            },
+            Rejection::ArchiveDirectoryTooLarge { size: 2, limit: 1 },
+            Rejection::ArchiveInvalid("test"),
+            Rejection::ForeignPreamble { signature: "test" },
+            Rejection::DicomUnreadable(text()),
+            Rejection::DicomMissing("Study Instance UID"),
+            Rejection::DicomHeaderTooLarge { limit: 1 },
+            Rejection::DicomValueTooLong {
+                element: text(),
+                vr: "UI",
+                max: 64,
+            },
+            Rejection::DicomJsonTooLarge { limit: 1 },
+            Rejection::DicomInvalid {
+                attribute: "Modality",
+                reason: "test",
+            },
+            Rejection::DatabaseRefused {
+                sqlstate: "23514".into(),
+                condition: "check_violation",
+                object: None,
+            },
+        ];
+        let labels: Vec<_> = every.iter().map(Rejection::label).collect();
+        assert_eq!(labels, Rejection::LABELS);
     }
 }

@@ -174,3 +174,113 @@ fn a_lock_timeout_above_the_statement_timeout_is_one_line_and_exit_2() {
         "DOCWORKER_DB_LOCK_TIMEOUT_MS",
     );
 }
+
+/// `docworker <args>` with the stack's environment minus `remove`: (exit code, stdout, stderr).
+fn docworker_without(
+    stack: &crate::helpers::Stack,
+    args: &[&str],
+    remove: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut command = Command::new(worker_binary());
+    command.args(args).envs(stack.worker_env());
+    for name in remove {
+        command.env_remove(name);
+    }
+    let output = command.output().expect("run docworker");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn each_operator_command_documents_only_its_own_settings_on_one_screen() {
+    let run_only = [
+        "DOCWORKER_CONCURRENCY",
+        "DOCWORKER_SHUTDOWN_DEADLINE_SECS",
+        "DOCWORKER_RECEIVE_LINGER_MS",
+        "DOCWORKER_MAX_DICOM_HEADER_BYTES",
+        "DOCWORKER_MAX_OBJECT_BYTES",
+        "DOCWORKER_METRICS_ADDR",
+    ];
+    let cases: &[(&[&str], &[&str], bool)] = &[
+        (
+            &["dlq", "stats"],
+            &["DOCWORKER_QUEUE_URL", "DOCWORKER_DLQ_URL"],
+            false,
+        ),
+        (
+            &["dlq", "peek"],
+            &["DOCWORKER_QUEUE_URL", "DOCWORKER_DLQ_URL"],
+            true,
+        ),
+        (
+            &["dlq", "redrive"],
+            &["DOCWORKER_QUEUE_URL", "DOCWORKER_DLQ_URL"],
+            false,
+        ),
+        (
+            &["replay"],
+            &["DOCWORKER_QUEUE_URL", "DOCWORKER_S3_PATH_STYLE"],
+            true,
+        ),
+    ];
+    for (command, settings, database) in cases {
+        let output = Command::new(worker_binary())
+            .args(*command)
+            .arg("--help")
+            .output()
+            .expect("run docworker --help");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{command:?}");
+        assert!(
+            help.lines().count() <= 24,
+            "{command:?} --help is longer than a screen:\n{help}"
+        );
+        for unused in run_only {
+            assert!(
+                !help.contains(unused),
+                "{command:?} --help shows {unused}:\n{help}"
+            );
+        }
+        for used in *settings {
+            assert!(
+                help.contains(used),
+                "{command:?} --help lacks {used}:\n{help}"
+            );
+        }
+        assert_eq!(
+            help.contains("DATABASE_URL"),
+            *database,
+            "{command:?}:\n{help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dlq_and_replay_work_without_database_credentials() {
+    let stack = crate::helpers::Stack::new("nodb").await;
+    let without = ["DATABASE_URL"];
+    let (code, stdout, stderr) = docworker_without(&stack, &["dlq", "stats"], &without);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("depth (visible): 0"), "{stdout}");
+    let (code, stdout, stderr) = docworker_without(&stack, &["dlq", "peek", "--json"], &without);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
+    let (code, stdout, stderr) =
+        docworker_without(&stack, &["dlq", "redrive", "--max", "5"], &without);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("moved 0 message(s)"), "{stdout}");
+    let replay = ["replay", "--bucket", stack.bucket.as_str(), "--dry-run"];
+    let (code, stdout, stderr) = docworker_without(&stack, &replay, &without);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("would enqueue 0"), "{stdout}");
+
+    // Selecting rows is the one use of the database: without it, one line naming it.
+    let by_status = [&replay[..], &["--status", "rejected"]].concat();
+    let (code, _, stderr) = docworker_without(&stack, &by_status, &without);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}

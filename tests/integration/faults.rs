@@ -281,3 +281,54 @@ async fn s3_and_sqs_unreachable_for_a_while_the_worker_backs_off_and_recovers() 
     }
     stack.wait_queue_empty().await;
 }
+
+/// Polls `/readyz` until it answers `want`, failing after `within` (counted from `since`).
+async fn wait_readiness(stack: &Stack, want: u16, since: Instant, within: Duration) -> String {
+    loop {
+        let (status, body) = stack.http_get("/readyz").await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            since.elapsed() < within,
+            "/readyz still {status} after {within:?}:\n{body}\nworker log:\n{}",
+            stack.worker_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_follows_the_queue_from_start_up_through_an_outage() {
+    let upstream = endpoint().trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start(upstream).await;
+    let mut stack = Stack::new("ready").await;
+    let proxied = format!("http://127.0.0.1:{}", proxy.port);
+    let spawned = Instant::now();
+    stack.start_worker(&[("AWS_ENDPOINT_URL", proxied.as_str())]);
+    // The queue is empty: the first long poll stays open for 20 s. Start-up's GetQueueAttributes
+    // already showed the queue is reachable.
+    let body = wait_readiness(&stack, 200, spawned, Duration::from_secs(5)).await;
+    println!("ready {:?} after spawning the worker", spawned.elapsed());
+    assert!(body.contains("queue: true"), "{body}");
+
+    proxy.set_cut(true);
+    let cut = Instant::now();
+    let body = wait_readiness(&stack, 503, cut, Duration::from_secs(5)).await;
+    println!("unready {:?} after SQS was cut", cut.elapsed());
+    assert!(body.contains("queue: false"), "{body}");
+    assert!(
+        body.contains("database: true"),
+        "only the queue is down: {body}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = stack.http_get("/readyz").await;
+    assert_eq!(status, 503, "still unready while cut: {body}");
+
+    proxy.set_cut(false);
+    let restored = Instant::now();
+    // The receive backoff is at most a few seconds this early in an outage.
+    wait_readiness(&stack, 200, restored, Duration::from_secs(30)).await;
+    println!("ready again {:?} after SQS came back", restored.elapsed());
+    assert!(stack.worker_alive());
+}

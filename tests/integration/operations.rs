@@ -499,3 +499,104 @@ async fn replay_after_a_row_was_corrupted_restores_it() {
     assert_eq!(restored.study_instance_uid, good.study_instance_uid);
     assert_eq!(restored.rejection_reason, None);
 }
+
+/// The metric names the worker declares (`observe::names`), read from its source.
+fn declared_metric_names() -> Vec<String> {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker/src/observe.rs"),
+    )
+    .expect("observe.rs");
+    let names = &source[source.find("pub mod names").expect("names module")..];
+    let names = &names[..names.find('}').expect("end of names")];
+    names
+        .split('"')
+        .filter(|part| part.starts_with("docworker_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_worker_describes_every_metric_and_exports_zeros() {
+    let mut stack = Stack::new("freshmetrics").await;
+    stack.start_worker(&[]);
+    stack.wait_log("consuming").await;
+    // The queue depth arrives with the first poll of the queue's attributes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let metrics = loop {
+        let (status, metrics) = stack.http_get("/metrics").await;
+        assert_eq!(status, 200);
+        if metrics.contains("docworker_queue_messages{") {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let declared = declared_metric_names();
+    assert!(declared.len() >= 15, "{declared:?}");
+    for name in &declared {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "{name} has no help text:\n{metrics}"
+        );
+    }
+    for series in [
+        "docworker_objects_total{outcome=\"finalized\"}",
+        "docworker_objects_total{outcome=\"rejected\"}",
+        "docworker_objects_total{outcome=\"gone\"}",
+        "docworker_rejections_total{reason=\"declared_mismatch\"}",
+        "docworker_rejections_total{reason=\"dicom_header_too_large\"}",
+        "docworker_retries_total{kind=\"database\"}",
+        "docworker_retries_total{kind=\"s3\"}",
+        "docworker_poison_messages_total{reason=\"not_json\"}",
+        "docworker_messages_requeued_total",
+        "docworker_bytes_streamed_total",
+        "docworker_objects_in_flight",
+    ] {
+        assert_eq!(sample(&metrics, series), 0.0, "{series}");
+    }
+    assert_eq!(
+        sample(&metrics, "docworker_ready"),
+        1.0,
+        "set at the scrape, without a probe of /readyz"
+    );
+
+    // promtool (Debian's `prometheus` package) lints the exposition format and the naming
+    // conventions. scripts/test.sh installs it; in CI its absence is a failure, not a skip.
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match promtool {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "promtool is required in CI: {e}"
+            );
+            eprintln!("promtool not found ({e}): `promtool check metrics` not run");
+            return;
+        }
+    };
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(metrics.as_bytes())
+            .expect("write metrics to promtool");
+    }
+    let output = child.wait_with_output().expect("promtool");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {:?}\n{report}",
+        output.status
+    );
+}

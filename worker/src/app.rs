@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::RunConfig;
-use crate::observe::{self, Readiness};
+use crate::observe::{self, QueueWatch, Readiness};
 use crate::pipeline::Pipeline;
 use crate::poller::Poller;
 use crate::queue;
@@ -38,9 +38,13 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
             .force_path_style(config.s3_path_style)
             .build(),
     );
-    let sqs = aws_sdk_sqs::Client::new(&aws);
     let store = DocumentStore::new(pool);
     let readiness = Arc::new(Readiness::default());
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&aws)
+            .interceptor(QueueWatch(readiness.clone()))
+            .build(),
+    );
     let metrics = observe::install_metrics()?;
     let server = observe::serve(
         config.metrics_addr,

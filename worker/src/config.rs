@@ -38,22 +38,16 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Reprocess objects by enqueueing S3-shaped ObjectCreated events onto the processing queue.
-    Replay {
-        #[command(flatten)]
-        selection: ReplayArgs,
-        #[command(flatten)]
-        args: RunArgs,
-    },
+    Replay(ReplayArgs),
     /// Inspect and drain the dead-letter queue (found from the queue's redrive policy).
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
-        #[command(flatten)]
-        args: RunArgs,
     },
 }
 
-#[derive(Debug, Clone, Args)]
+/// `replay`'s settings: what to select, where to send it, and the database only for `--status`.
+#[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// The bucket whose objects are replayed.
     #[arg(long)]
@@ -73,6 +67,26 @@ pub struct ReplayArgs {
     /// Report what would be enqueued without sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// URL of the SQS queue the events are sent to.
+    #[arg(long, env = "DOCWORKER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Path-style S3 URLs; on by default when `AWS_ENDPOINT_URL(_S3)` is set.
+    #[arg(long, env = "DOCWORKER_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    /// Read only with `--status`, to select rows.
+    #[command(flatten, next_help_heading = "Database (only with --status)")]
+    pub database: DatabaseArgs,
+}
+
+/// Where the dead-letter queue is: named by the processing queue's redrive policy, or given.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    /// URL of the processing queue, whose redrive policy names the dead-letter queue.
+    #[arg(long, env = "DOCWORKER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// The dead-letter queue, when the processing queue's redrive policy cannot name it.
+    #[arg(long, env = "DOCWORKER_DLQ_URL")]
+    pub dlq_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,10 +108,14 @@ impl ReplayStatus {
     }
 }
 
-#[derive(Debug, Clone, Subcommand)]
+/// Each action takes only what it uses: the database only for `peek`, and only optionally.
+#[derive(Debug, Subcommand)]
 pub enum DlqAction {
     /// Depth, messages in flight, and the age of the oldest message.
-    Stats,
+    Stats {
+        #[command(flatten)]
+        queues: DlqArgs,
+    },
     /// Show messages without consuming them (they are made visible again at once).
     Peek {
         /// How many messages to show.
@@ -106,6 +124,14 @@ pub enum DlqAction {
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        queues: DlqArgs,
+        /// Optional: with it, each message shows the last attempt recorded for its object.
+        #[command(
+            flatten,
+            next_help_heading = "Database (optional: each message's last recorded attempt)"
+        )]
+        database: DatabaseArgs,
     },
     /// Move messages back to the processing queue.
     Redrive {
@@ -113,6 +139,8 @@ pub enum DlqAction {
         /// task moves them all where available.
         #[arg(long)]
         max: Option<usize>,
+        #[command(flatten)]
+        queues: DlqArgs,
     },
 }
 
@@ -352,6 +380,25 @@ pub struct RunConfig {
     pub require_dlq: bool,
 }
 
+/// `replay`'s configuration after validation.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub queue_url: String,
+    pub s3_path_style: bool,
+    /// Present when `--status` selects rows.
+    pub database: Option<PgConnectOptions>,
+}
+
+/// `dlq`'s configuration after validation.
+#[derive(Debug, Clone)]
+pub struct DlqConfig {
+    /// The processing queue; required to redrive, and to find the DLQ without `dlq_url`.
+    pub queue_url: Option<String>,
+    pub dlq_url: Option<String>,
+    /// Only for `peek`, when given.
+    pub database: Option<PgConnectOptions>,
+}
+
 /// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
 const MAX_CONCURRENCY: usize = 1024;
 /// Upper bound on `DOCWORKER_RECEIVE_LINGER_MS`: beyond a second the wait costs latency that no
@@ -359,6 +406,14 @@ const MAX_CONCURRENCY: usize = 1024;
 const MAX_RECEIVE_LINGER_MS: u64 = 1000;
 
 impl DatabaseArgs {
+    /// For commands that use the database only when it is given: `None` without a URL.
+    pub fn validate_optional(&self) -> Result<Option<PgConnectOptions>, ConfigError> {
+        match self.database_url.as_deref() {
+            Some(url) if !url.trim().is_empty() => self.validate().map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The connection options, TLS settings applied.
     pub fn validate(&self) -> Result<PgConnectOptions, ConfigError> {
         let options = self.url()?;
@@ -430,17 +485,7 @@ impl RunArgs {
             ("statement_timeout", self.db_statement_timeout_ms),
             ("lock_timeout", self.db_lock_timeout_ms),
         ]);
-        let queue_url = self
-            .queue_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
-            .ok_or(ConfigError::Missing("DOCWORKER_QUEUE_URL", "queue-url"))?;
-        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
-            return Err(ConfigError::Invalid(
-                "DOCWORKER_QUEUE_URL",
-                format!("expected an http(s) SQS queue URL, got {queue_url:?}"),
-            ));
-        }
+        let queue_url = required_queue_url(&self.queue_url)?;
         if self.max_object_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "DOCWORKER_MAX_OBJECT_BYTES",
@@ -485,9 +530,6 @@ impl RunArgs {
                 ),
             )
         })?;
-        let endpoint_override = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
         Ok(RunConfig {
             database,
             migration_database,
@@ -497,7 +539,7 @@ impl RunArgs {
             max_dicom_header_bytes: self.max_dicom_header_bytes,
             shutdown_deadline: Duration::from_secs(self.shutdown_deadline_secs),
             receive_linger: Duration::from_millis(self.receive_linger_ms),
-            s3_path_style: self.s3_path_style.unwrap_or(endpoint_override),
+            s3_path_style: path_style(self.s3_path_style),
             migrate: !self.no_migrate,
             metrics_addr,
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
@@ -530,6 +572,73 @@ fn check_root_cert(path: &std::path::Path) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+impl ReplayArgs {
+    pub fn validate(&self) -> Result<ReplayConfig, ConfigError> {
+        let queue_url = required_queue_url(&self.queue_url)?;
+        let database = match self.status {
+            ReplayStatus::Any => None,
+            _ => Some(self.database.validate()?),
+        };
+        Ok(ReplayConfig {
+            queue_url,
+            s3_path_style: path_style(self.s3_path_style),
+            database,
+        })
+    }
+}
+
+impl DlqAction {
+    pub fn validate(&self) -> Result<DlqConfig, ConfigError> {
+        let (queues, database, redrive) = match self {
+            DlqAction::Stats { queues } => (queues, None, false),
+            DlqAction::Peek {
+                queues, database, ..
+            } => (queues, database.validate_optional()?, false),
+            DlqAction::Redrive { queues, .. } => (queues, None, true),
+        };
+        let dlq_url = queues.dlq_url.clone().filter(|u| !u.trim().is_empty());
+        // Redriving sends to the processing queue; otherwise it only leads to the DLQ.
+        let queue_url = if redrive || dlq_url.is_none() {
+            Some(required_queue_url(&queues.queue_url)?)
+        } else {
+            queue_url(&queues.queue_url)?
+        };
+        Ok(DlqConfig {
+            queue_url,
+            dlq_url,
+            database,
+        })
+    }
+}
+
+/// `DOCWORKER_QUEUE_URL` when set: it must be an http(s) URL.
+fn queue_url(value: &Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = value.clone().filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::Invalid(
+            "DOCWORKER_QUEUE_URL",
+            format!("expected an http(s) SQS queue URL, got {url:?}"),
+        ));
+    }
+    Ok(Some(url))
+}
+
+fn required_queue_url(value: &Option<String>) -> Result<String, ConfigError> {
+    queue_url(value)?.ok_or(ConfigError::Missing("DOCWORKER_QUEUE_URL", "queue-url"))
+}
+
+/// Path-style S3 URLs unless said otherwise when an endpoint override points the SDK at an
+/// S3-compatible store (emulators and most on-premise stores lack virtual-host DNS).
+fn path_style(flag: Option<bool>) -> bool {
+    flag.unwrap_or_else(|| {
+        ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    })
 }
 
 #[cfg(test)]
@@ -833,5 +942,89 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        let mut argv = vec!["docworker"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("parses").command
+    }
+
+    #[test]
+    fn replay_needs_the_database_only_to_select_by_status() {
+        let queue = ["--queue-url", "http://q/1/uploads", "--database-url", ""];
+        let Command::Replay(listing) = parse(&[&["replay", "--bucket", "b"], &queue[..]].concat())
+        else {
+            unreachable!("asked for replay")
+        };
+        assert!(listing.validate().unwrap().database.is_none());
+        let Command::Replay(by_status) = parse(
+            &[
+                &["replay", "--bucket", "b", "--status", "rejected"],
+                &queue[..],
+            ]
+            .concat(),
+        ) else {
+            unreachable!("asked for replay")
+        };
+        let message = by_status.validate().unwrap_err().to_string();
+        assert!(message.starts_with("DATABASE_URL is required"), "{message}");
+    }
+
+    #[test]
+    fn dlq_actions_take_only_their_settings() {
+        let dlq = |args: &[&str]| match parse(&[&["dlq"], args].concat()) {
+            Command::Dlq { action } => action.validate(),
+            _ => unreachable!("asked for dlq"),
+        };
+        let stats = dlq(&["stats", "--queue-url", "", "--dlq-url", "http://q/1/dlq"]).unwrap();
+        assert_eq!(stats.queue_url, None);
+        assert!(stats.database.is_none());
+        let message = dlq(&["stats", "--queue-url", "", "--dlq-url", ""])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("DOCWORKER_QUEUE_URL is required"),
+            "{message}"
+        );
+        let message = dlq(&["redrive", "--queue-url", "", "--dlq-url", "http://q/1/dlq"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("DOCWORKER_QUEUE_URL is required"),
+            "{message}"
+        );
+        let peek = dlq(&[
+            "peek",
+            "--queue-url",
+            "http://q/1/uploads",
+            "--database-url",
+            "",
+        ]);
+        assert!(peek.unwrap().database.is_none(), "the database is optional");
+        let message = dlq(&[
+            "peek",
+            "--queue-url",
+            "http://q/1/u",
+            "--database-url",
+            "mysql://x",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.starts_with("DATABASE_URL is not valid"),
+            "{message}"
+        );
+        for help in ["stats", "peek", "redrive"] {
+            let error = Cli::try_parse_from(["docworker", "dlq", help, "--help"]).unwrap_err();
+            let text = error.render().to_string();
+            for unused in ["CONCURRENCY", "SHUTDOWN", "LINGER", "HEADER", "MAX_OBJECT"] {
+                assert!(
+                    !text.contains(unused),
+                    "dlq {help} --help shows {unused}:\n{text}"
+                );
+            }
+            assert_eq!(text.contains("DATABASE_URL"), help == "peek", "{text}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use docworker_shared::{DocumentStore, Notification};
 use serde_json::json;
 
 use crate::app;
-use crate::config::{DlqAction, RunConfig};
+use crate::config::{DlqAction, DlqConfig};
 use crate::queue;
 
 /// How many messages `stats` looks at to find the oldest (SQS has no such attribute).
@@ -24,20 +24,28 @@ const PEEK_HIDE_SECS: i32 = 30;
 /// How long a message being moved back is hidden: ample for its send and delete.
 const REDRIVE_HIDE_SECS: i32 = 60;
 
-pub async fn execute(action: DlqAction, config: RunConfig) -> anyhow::Result<()> {
+pub async fn execute(action: DlqAction, config: DlqConfig) -> anyhow::Result<()> {
     let aws = app::aws().await?;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let dlq_url = match config.dlq_url.clone() {
-        Some(url) => url,
-        None => find_dlq(&sqs, &config.queue_url).await?,
+    let dlq_url = match (config.dlq_url, config.queue_url.as_deref()) {
+        (Some(url), _) => url,
+        (None, Some(queue_url)) => find_dlq(&sqs, queue_url).await?,
+        (None, None) => anyhow::bail!("set DOCWORKER_QUEUE_URL or DOCWORKER_DLQ_URL"),
     };
     match action {
-        DlqAction::Stats => stats(&sqs, &dlq_url).await,
-        DlqAction::Peek { limit, json } => {
-            let store = DocumentStore::new(app::pool(config.database.clone(), 2));
-            peek(&sqs, &dlq_url, &store, limit, json).await
+        DlqAction::Stats { .. } => stats(&sqs, &dlq_url).await,
+        DlqAction::Peek { limit, json, .. } => {
+            let store = config
+                .database
+                .map(|database| DocumentStore::new(app::pool(database, 2)));
+            peek(&sqs, &dlq_url, store.as_ref(), limit, json).await
         }
-        DlqAction::Redrive { max } => redrive(&sqs, &dlq_url, &config.queue_url, max).await,
+        DlqAction::Redrive { max, .. } => {
+            let queue_url = config
+                .queue_url
+                .context("redrive needs DOCWORKER_QUEUE_URL")?;
+            redrive(&sqs, &dlq_url, &queue_url, max).await
+        }
     }
 }
 
@@ -187,7 +195,7 @@ async fn stats(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> anyhow::Result<()> {
 async fn peek(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,
-    store: &DocumentStore,
+    store: Option<&DocumentStore>,
     limit: usize,
     as_json: bool,
 ) -> anyhow::Result<()> {
@@ -215,15 +223,18 @@ async fn peek(
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
         let first = objects.first();
-        let last = store
-            .last_attempt(
-                first.and_then(|o| o["bucket"].as_str()),
-                first.and_then(|o| o["key"].as_str()),
-                id,
-            )
-            .await
-            .unwrap_or(None)
-            .map(|(outcome, reason, at)| json!({"outcome": outcome, "reason": reason, "at": at.to_rfc3339()}));
+        let last = match store {
+            Some(store) => store
+                .last_attempt(
+                    first.and_then(|o| o["bucket"].as_str()),
+                    first.and_then(|o| o["key"].as_str()),
+                    id,
+                )
+                .await
+                .unwrap_or(None)
+                .map(|(outcome, reason, at)| json!({"outcome": outcome, "reason": reason, "at": at.to_rfc3339()})),
+            None => None,
+        };
         entries.push(json!({
             "message_id": id,
             "receive_count": receive_count,

@@ -119,6 +119,18 @@ impl ProcessError {
         }
     }
 
+    /// Every [`label`](Self::label), so that metrics start at 0 for each kind. Keep in step with
+    /// `label`.
+    pub const LABELS: &'static [&'static str] = &[
+        "s3",
+        "s3_access_denied",
+        "s3_body",
+        "database",
+        "database_contention",
+        "database_refused",
+        "header_task",
+    ];
+
     /// A short label for log fields and metrics.
     pub fn label(&self) -> &'static str {
         match self {

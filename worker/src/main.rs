@@ -44,11 +44,11 @@ fn main() -> ExitCode {
             }),
             Err(e) => return config_error(e),
         },
-        Command::Replay { selection, args } => match args.validate() {
-            Ok(config) => runtime.block_on(replay::execute(selection, config)),
+        Command::Replay(args) => match args.validate() {
+            Ok(config) => runtime.block_on(replay::execute(args, config)),
             Err(e) => return config_error(e),
         },
-        Command::Dlq { action, args } => match args.validate() {
+        Command::Dlq { action } => match action.validate() {
             Ok(config) => runtime.block_on(dlq::execute(action, config)),
             Err(e) => return config_error(e),
         },
@@ -80,6 +80,7 @@ fn one_line(error: &clap::Error) -> String {
     let command = Cli::command();
     let env_name = command
         .get_subcommands()
+        .flat_map(|sub| sub.get_subcommands().chain(std::iter::once(sub)))
         .flat_map(|sub| sub.get_arguments())
         .chain(command.get_arguments())
         .find_map(|arg| {

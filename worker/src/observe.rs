@@ -2,10 +2,12 @@
 //! `/readyz` (database answers, queue reachable, not shutting down).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,6 +17,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+
+use crate::poller::LONG_POLL_WAIT;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
@@ -43,15 +47,219 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
         .install_recorder()?;
+    describe();
+    start_at_zero();
     Ok(handle)
 }
 
-/// Shared readiness facts, updated by the poller.
-#[derive(Default)]
+/// Help text and unit for every metric: `# HELP` on `/metrics`, what `promtool check metrics`
+/// asks for, and what a dashboard shows beside a series.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::RECEIVE_REQUESTS,
+        Unit::Count,
+        "ReceiveMessage requests answered by SQS, empty long polls included"
+    );
+    describe_counter!(
+        names::MESSAGES_RECEIVED,
+        Unit::Count,
+        "SQS messages received; a message redelivered after its visibility timeout counts again"
+    );
+    describe_counter!(
+        names::MESSAGES_DELETED,
+        Unit::Count,
+        "SQS messages deleted once every record's outcome was committed"
+    );
+    describe_counter!(
+        names::MESSAGES_REQUEUED,
+        Unit::Count,
+        "Messages handed back to the queue with a delay after a retryable failure outlasted the in-process retries"
+    );
+    describe_counter!(
+        names::POISON_MESSAGES,
+        Unit::Count,
+        "Messages or events no retry can settle, left for the dead-letter queue, by reason"
+    );
+    describe_counter!(
+        names::OBJECTS,
+        Unit::Count,
+        "Objects settled, by outcome (finalized, rejected, deleted, stale, ignored, superseded, gone)"
+    );
+    describe_counter!(
+        names::REJECTIONS,
+        Unit::Count,
+        "Objects rejected, by reason"
+    );
+    describe_counter!(
+        names::RETRIES,
+        Unit::Count,
+        "In-process retries of retryable failures, by kind"
+    );
+    describe_counter!(
+        names::BYTES_STREAMED,
+        Unit::Bytes,
+        "Object bytes read from S3"
+    );
+    describe_histogram!(
+        names::PROCESSING_SECONDS,
+        Unit::Seconds,
+        "Time from receiving a message to settling it"
+    );
+    describe_histogram!(
+        names::LAG_SECONDS,
+        Unit::Seconds,
+        "Time from the S3 event to the finalized row's commit"
+    );
+    describe_gauge!(names::IN_FLIGHT, Unit::Count, "Objects being processed now");
+    describe_gauge!(
+        names::QUEUE_MESSAGES,
+        Unit::Count,
+        "Approximate messages in the queue (main or dead_letter) by state (visible or in_flight), polled every 15 s"
+    );
+    describe_gauge!(
+        names::NO_REDRIVE_POLICY,
+        "1 when the processing queue has no redrive policy (poison messages then circulate forever), else 0"
+    );
+    describe_gauge!(
+        names::READY,
+        "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
+    );
+}
+
+/// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
+/// series, so rates and alerts read 0 instead of "no data" until the first increment.
+fn start_at_zero() {
+    use docworker_shared::{EventError, Rejection};
+
+    use crate::error::ProcessError;
+    use crate::pipeline::Processed;
+    for name in [
+        names::RECEIVE_REQUESTS,
+        names::MESSAGES_RECEIVED,
+        names::MESSAGES_DELETED,
+        names::MESSAGES_REQUEUED,
+        names::BYTES_STREAMED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for outcome in Processed::LABELS {
+        metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
+    }
+    for reason in Rejection::LABELS {
+        metrics::counter!(names::REJECTIONS, "reason" => *reason).increment(0);
+    }
+    for kind in ProcessError::LABELS {
+        metrics::counter!(names::RETRIES, "kind" => *kind).increment(0);
+    }
+    // A message is poison when its body does not parse, or when processing fails in a way no
+    // retry can fix: both label sets.
+    for reason in EventError::LABELS.iter().chain(ProcessError::LABELS) {
+        metrics::counter!(names::POISON_MESSAGES, "reason" => *reason).increment(0);
+    }
+    metrics::gauge!(names::IN_FLIGHT).set(0.0);
+    // Registered so that they render with empty buckets before the first object.
+    let _ = metrics::histogram!(names::PROCESSING_SECONDS);
+    let _ = metrics::histogram!(names::LAG_SECONDS);
+}
+
+/// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
+/// attempt of every SQS call (start-up's GetQueueAttributes, receives, deletes, heartbeats, depth
+/// polls) through [`QueueWatch`], and the long poll in flight, which holds no answer until it
+/// ends but has not failed either.
+#[derive(Debug, Default)]
 pub struct Readiness {
     pub shutting_down: AtomicBool,
-    /// The last receive from the queue succeeded.
-    pub queue_reachable: AtomicBool,
+    queue: Mutex<QueueState>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    /// The last SQS attempt got an answer from the queue; false before the first one.
+    answered: bool,
+    last_failure: Option<Instant>,
+    /// When the long poll in flight began.
+    polling_since: Option<Instant>,
+}
+
+/// A refused or reset connection fails well within this: a poll open longer, begun after the
+/// last failure, has reached the queue.
+const POLL_SETTLES: Duration = Duration::from_secs(1);
+/// Past its wait time and this much more, a long poll that has not returned is stuck (a network
+/// that drops packets instead of refusing them), however quietly.
+const POLL_GRACE: Duration = Duration::from_secs(10);
+
+impl Readiness {
+    /// Records one attempt's outcome: `answered` when the queue responded in a way that shows
+    /// it can be used.
+    fn record(&self, answered: bool) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.answered = answered;
+        if !answered {
+            queue.last_failure = Some(Instant::now());
+        }
+    }
+
+    /// A long poll begins; the guard marks its end when dropped.
+    pub fn long_poll(self: &Arc<Self>) -> LongPoll {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .polling_since = Some(Instant::now());
+        LongPoll(self.clone())
+    }
+
+    /// Whether the queue is usable as far as the worker knows at `now`.
+    fn queue_ready(&self, now: Instant) -> bool {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        match queue.polling_since {
+            Some(since) if queue.last_failure.is_none_or(|failed| failed < since) => {
+                let open = now.saturating_duration_since(since);
+                open <= LONG_POLL_WAIT + POLL_GRACE && (queue.answered || open >= POLL_SETTLES)
+            }
+            _ => queue.answered,
+        }
+    }
+}
+
+/// A long poll in flight; see [`Readiness::long_poll`].
+pub struct LongPoll(Arc<Readiness>);
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .polling_since = None;
+    }
+}
+
+/// Reports every attempt of every call on the worker's SQS client to [`Readiness`], so that
+/// readiness needs no bookkeeping at each call site. Unreachable means no response, a 5xx, or
+/// refused credentials (401/403): the worker cannot consume then. Other 4xx answers concern one
+/// request (an expired receipt handle) and show the queue is there.
+#[derive(Debug)]
+pub struct QueueWatch(pub Arc<Readiness>);
+
+impl Intercept for QueueWatch {
+    fn name(&self) -> &'static str {
+        "docworker-queue-readiness"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_sqs::error::BoxError> {
+        let answered = context.response().is_some_and(|response| {
+            let status = response.status().as_u16();
+            status < 500 && status != 401 && status != 403
+        });
+        self.0.record(answered);
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -100,24 +308,84 @@ pub async fn serve(
 
 async fn render_metrics(State(state): State<AppState>) -> String {
     state.process.collect();
+    // The gauge follows readiness at each scrape, not only when something probes /readyz.
+    check(&state).await;
     state.metrics.render()
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
-    let readiness = &state.readiness;
-    let database = matches!(
-        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
-        Ok(Ok(()))
-    );
-    let queue = readiness.queue_reachable.load(Ordering::Acquire);
-    let stopping = readiness.shutting_down.load(Ordering::Acquire);
-    let ready = database && queue && !stopping;
-    metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
-    let body = format!("database: {database}\nqueue: {queue}\nshutting_down: {stopping}\n");
+    let (ready, body) = check(&state).await;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, body)
+}
+
+/// Whether the worker is ready, with the facts behind it; sets the readiness gauge.
+async fn check(state: &AppState) -> (bool, String) {
+    let readiness = &state.readiness;
+    let database = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let queue = readiness.queue_ready(Instant::now());
+    let stopping = readiness.shutting_down.load(Ordering::Acquire);
+    let ready = database && queue && !stopping;
+    metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
+    let body = format!("database: {database}\nqueue: {queue}\nshutting_down: {stopping}\n");
+    (ready, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_is_ready_once_it_answered_and_while_a_poll_is_open() {
+        let readiness = Arc::new(Readiness::default());
+        assert!(!readiness.queue_ready(Instant::now()), "nothing known yet");
+        readiness.record(true);
+        assert!(
+            readiness.queue_ready(Instant::now()),
+            "start-up's call answered"
+        );
+        let poll = readiness.long_poll();
+        assert!(
+            readiness.queue_ready(Instant::now() + LONG_POLL_WAIT),
+            "a poll waiting out its time has not failed"
+        );
+        assert!(
+            !readiness.queue_ready(Instant::now() + LONG_POLL_WAIT + POLL_GRACE * 2),
+            "a poll open far past its wait is stuck"
+        );
+        drop(poll);
+        assert!(readiness.queue_ready(Instant::now() + LONG_POLL_WAIT * 10));
+    }
+
+    #[test]
+    fn a_failure_makes_the_queue_unready_until_a_poll_outlives_fast_failures() {
+        let readiness = Arc::new(Readiness::default());
+        readiness.record(true);
+        let poll = readiness.long_poll();
+        readiness.record(false);
+        assert!(
+            !readiness.queue_ready(Instant::now() + POLL_SETTLES * 2),
+            "the open poll's attempt failed"
+        );
+        drop(poll);
+        assert!(!readiness.queue_ready(Instant::now()));
+        let _poll = readiness.long_poll();
+        assert!(
+            !readiness.queue_ready(Instant::now()),
+            "just begun: it may yet be refused"
+        );
+        assert!(
+            readiness.queue_ready(Instant::now() + POLL_SETTLES * 2),
+            "open for longer than a refused connection takes"
+        );
+        readiness.record(true);
+        assert!(readiness.queue_ready(Instant::now()));
+    }
 }

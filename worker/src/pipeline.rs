@@ -43,6 +43,18 @@ pub enum Processed {
 }
 
 impl Processed {
+    /// Every [`label`](Self::label), so that metrics start at 0 for each outcome. Keep in step
+    /// with `label`.
+    pub const LABELS: &'static [&'static str] = &[
+        "finalized",
+        "rejected",
+        "deleted",
+        "stale",
+        "ignored",
+        "superseded",
+        "gone",
+    ];
+
     pub fn label(&self) -> &'static str {
         match self {
             Processed::Finalized { .. } => "finalized",

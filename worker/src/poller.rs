@@ -22,7 +22,7 @@ use crate::replay::REPLAY_ATTRIBUTE;
 /// SQS's maximum batch size for ReceiveMessage.
 const MAX_BATCH: usize = 10;
 /// SQS's maximum long-poll wait: fewer empty receives, and messages arrive as soon as they exist.
-const WAIT_TIME_SECS: i32 = 20;
+pub const LONG_POLL_WAIT: Duration = Duration::from_secs(20);
 /// In-process attempts for a retryable failure before the message goes back to the queue.
 const IN_PROCESS_ATTEMPTS: usize = 3;
 /// Visibility delays for a message handed back after retryable failures, growing with its
@@ -63,7 +63,7 @@ pub struct Poller {
     /// answers again, so an outage does not burn through messages' receive counts (and push
     /// healthy messages into the dead-letter queue).
     pub database_down: AtomicBool,
-    /// Readiness facts the poller knows (the queue answered the last receive).
+    /// Told when a long poll is open: it has not failed, though it has no answer yet.
     pub readiness: Arc<Readiness>,
 }
 
@@ -98,20 +98,12 @@ impl Poller {
             let messages = match received {
                 Ok(messages) => {
                     receive_backoff = self::receive_backoff();
-                    poller
-                        .readiness
-                        .queue_reachable
-                        .store(true, Ordering::Release);
                     metrics::counter!(names::RECEIVE_REQUESTS).increment(1);
                     metrics::counter!(names::MESSAGES_RECEIVED).increment(messages.len() as u64);
                     debug!(wanted, messages = messages.len(), "messages received");
                     messages
                 }
                 Err(e) => {
-                    poller
-                        .readiness
-                        .queue_reachable
-                        .store(false, Ordering::Release);
                     let delay = receive_backoff.next().unwrap_or(Duration::from_secs(30));
                     warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed");
                     tokio::select! {
@@ -198,12 +190,13 @@ impl Poller {
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Message>, aws_sdk_sqs::Error> {
+        let _poll = self.readiness.long_poll();
         let output = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(max as i32)
-            .wait_time_seconds(WAIT_TIME_SECS)
+            .wait_time_seconds(LONG_POLL_WAIT.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_attribute_names(REPLAY_ATTRIBUTE)
             .send()

@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::app;
-use crate::config::{ReplayArgs, ReplayStatus, RunConfig};
+use crate::config::{ReplayArgs, ReplayConfig, ReplayStatus};
 
 /// The message attribute that marks replayed events (visible in the worker's logs).
 pub const REPLAY_ATTRIBUTE: &str = "docworker-replay";
@@ -45,7 +45,7 @@ struct Summary {
     skipped: u64,
 }
 
-pub async fn execute(selection: ReplayArgs, config: RunConfig) -> anyhow::Result<()> {
+pub async fn execute(selection: ReplayArgs, config: ReplayConfig) -> anyhow::Result<()> {
     anyhow::ensure!(selection.rate > 0, "--rate must be at least 1");
     let aws = app::aws().await?;
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -100,7 +100,11 @@ pub async fn execute(selection: ReplayArgs, config: RunConfig) -> anyhow::Result
             }
         }
         status => {
-            let store = DocumentStore::new(app::pool(config.database.clone(), 2));
+            let database = config
+                .database
+                .clone()
+                .context("--status selects rows: set DATABASE_URL")?;
+            let store = DocumentStore::new(app::pool(database, 2));
             let mut keys = sqlx::query_scalar::<_, String>(
                 "SELECT file_key FROM documents
                  WHERE bucket = $1 AND starts_with(file_key, $2) AND status = $3

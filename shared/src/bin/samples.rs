@@ -1,7 +1,7 @@
 //! Writes the demo's sample uploads into a folder: DICOM files in several transfer syntaxes, a
 //! PDF, a PNG, and a few that must be rejected. Each file name says where it is uploaded.
 //!
-//! cargo run -p docworker-shared --features fixtures --example samples -- OUT_DIR
+//! cargo run -p docworker-shared --features fixtures --bin docworker-samples -- OUT_DIR
 
 use std::path::PathBuf;
 
