@@ -311,6 +311,7 @@ impl Poller {
             attempt: receive_count as i32,
             started,
             replayed,
+            seen: None,
         };
         let started = Instant::now();
         let events = match Notification::parse(body) {
