@@ -69,6 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     attempt: 1,
                     started,
                     replayed: false,
+                    seen: None,
                 };
                 store.record(&facts, &outcome, "bench", trail).await?;
                 latencies.push(started.elapsed());

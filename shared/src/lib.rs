@@ -19,4 +19,4 @@ pub use dicom::DicomHeader;
 pub use document::{Document, Finalized, ObjectFacts, Outcome, Status, UploadMetadata};
 pub use event::{EventError, EventKind, Notification, ObjectEvent};
 pub use reject::Rejection;
-pub use store::{Applied, DocumentStore, MIGRATOR, Trail};
+pub use store::{Applied, DocumentStore, MIGRATOR, RowState, Seen, Trail};

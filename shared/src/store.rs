@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -24,6 +25,26 @@ pub struct Trail<'a> {
     /// The message was enqueued by `docworker replay`: the row keeps its `uploaded_at`, and the
     /// audit row says it was a replay.
     pub replayed: bool,
+    /// Set when the write was decided from S3's answer about the key's current version rather
+    /// than from a sequencer: the row as it was read before S3 was asked.
+    pub seen: Option<Seen>,
+}
+
+/// The row as a decision saw it. The write then applies only if the row is still as seen, or
+/// already holds the version being written: a newer version written in between (its own event
+/// processed meanwhile) is never replaced by a decision made before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// The row's `updated_at`; `None` when there was no row.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What a removal is weighed against: the row's version, status and last write.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RowState {
+    pub version_id: Option<String>,
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Whether a write took effect.
@@ -100,18 +121,30 @@ static MARK_DELETED_AUDITED: LazyLock<String> = LazyLock::new(|| audited(MARK_DE
 
 /// Completes an upsert into `documents` (whose `$1`, `$2` are bucket and key, ending in its
 /// `DO UPDATE SET` list) with the sequencer guard, under which an event older than the row's
-/// changes nothing, and has the same statement append the attempt to `document_events`:
-/// `$first` message id, then attempt, duration (ms), outcome, reason and replayed. A write the
-/// guard refused is recorded as `stale`. The statement returns whether the write took effect.
+/// changes nothing, and the [`Seen`] guard when the trail carries one; and has the same
+/// statement append the attempt to `document_events`: `$first` message id, then attempt,
+/// duration (ms), outcome, reason, replayed, then whether the row was seen and its `updated_at`
+/// then. A write a guard refused is recorded as `stale`. The statement returns whether the write took effect.
 /// Built only from this module's constants, so the SQL is as safe as a literal.
 fn audited(upsert: &str, first: usize) -> String {
-    let [message_id, attempt, duration_ms, outcome, reason, replayed] =
-        std::array::from_fn(|i| format!("${}", first + i));
+    let [
+        message_id,
+        attempt,
+        duration_ms,
+        outcome,
+        reason,
+        replayed,
+        seen,
+        seen_updated_at,
+    ] = std::array::from_fn(|i| format!("${}", first + i));
     format!(
         "WITH written AS (
              {upsert}
-             WHERE d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
-                OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer)
+             WHERE (d.sequencer IS NULL OR EXCLUDED.sequencer IS NULL
+                    OR docworker_sequencer_le(d.sequencer, EXCLUDED.sequencer))
+               AND (NOT {seen}
+                    OR d.version_id = EXCLUDED.version_id
+                    OR d.updated_at IS NOT DISTINCT FROM {seen_updated_at}::timestamptz)
              RETURNING id
          ),
          logged AS (
@@ -207,6 +240,8 @@ impl DocumentStore {
             .bind(status)
             .bind(reason)
             .bind(trail.replayed)
+            .bind(trail.seen.is_some())
+            .bind(trail.seen.and_then(|s| s.updated_at))
             .fetch_one(&self.pool)
             .await?;
         Ok(applied(written))
@@ -236,9 +271,26 @@ impl DocumentStore {
             .bind(outcome)
             .bind(None::<&str>)
             .bind(trail.replayed)
+            .bind(trail.seen.is_some())
+            .bind(trail.seen.and_then(|s| s.updated_at))
             .fetch_one(&self.pool)
             .await?;
         Ok(applied(written))
+    }
+
+    /// The row's state, read before asking S3 what the key holds now (see [`Seen`]).
+    pub async fn row_state(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<RowState>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT version_id, status, updated_at FROM documents WHERE bucket = $1 AND file_key = $2",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Document>, sqlx::Error> {

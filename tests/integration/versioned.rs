@@ -387,3 +387,87 @@ async fn replay_keeps_uploaded_at_and_records_the_replay_in_the_audit_trail() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("selected 0"), "{stdout}");
 }
+
+/// The race the current-version check leaves: between reading the row, asking S3 and writing, a
+/// newer version's own event may be applied. The store refuses a write decided before that.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_decided_from_an_older_look_at_the_row_is_refused() {
+    use docworker_shared::{
+        Applied, Category, DocumentStore, ObjectFacts, Outcome, Rejection, Seen, Trail,
+        UploadMetadata,
+    };
+    let stack = versioned_stack("seen").await;
+    let store = DocumentStore::new(stack.db.clone());
+    let key = "medical/raced.pdf";
+    let facts = |version: &str, sequencer: Option<&str>| ObjectFacts {
+        bucket: stack.bucket.clone(),
+        key: key.to_owned(),
+        category: Category::Medical,
+        etag: None,
+        version_id: Some(version.to_owned()),
+        sequencer: sequencer.map(str::to_owned),
+        uploaded_at: chrono::Utc::now(),
+        declared_content_type: None,
+        file_size: Some(0),
+        upload: UploadMetadata::default(),
+    };
+    let outcome = Outcome::Rejected {
+        reason: Rejection::Empty,
+        sha256: None,
+    };
+    let trail = |seen| Trail {
+        message_id: "m",
+        attempt: 1,
+        started: std::time::Instant::now(),
+        replayed: true,
+        seen,
+    };
+    let write = |version: &'static str, sequencer, seen| {
+        let (store, facts, outcome) = (store.clone(), facts(version, sequencer), outcome.clone());
+        async move {
+            store
+                .record(&facts, &outcome, "test", trail(seen))
+                .await
+                .expect("write")
+        }
+    };
+
+    // A replay of V1 read "no row" and asked S3; meanwhile V2's live event was applied.
+    let no_row = Some(Seen { updated_at: None });
+    assert_eq!(
+        write("v2", Some("0055AED6DCD90281E6"), None).await,
+        Applied::Written
+    );
+    assert_eq!(write("v1", None, no_row).await, Applied::Stale);
+    let row = store
+        .row_state(&stack.bucket, key)
+        .await
+        .expect("row")
+        .expect("row");
+    assert_eq!(row.version_id.as_deref(), Some("v2"));
+
+    // Decided from the row as it is now, the write applies; so does one of the row's own
+    // version, however old the look.
+    let now = Some(Seen {
+        updated_at: Some(row.updated_at),
+    });
+    assert_eq!(write("v3", None, now).await, Applied::Written);
+    assert_eq!(write("v3", None, no_row).await, Applied::Written);
+    assert_eq!(
+        write("v2", None, now).await,
+        Applied::Stale,
+        "v3 was written since"
+    );
+    let trail: Vec<String> = sqlx::query_scalar(
+        "SELECT outcome FROM document_events WHERE bucket = $1 AND file_key = $2 ORDER BY id",
+    )
+    .bind(&stack.bucket)
+    .bind(key)
+    .fetch_all(&stack.db)
+    .await
+    .expect("audit trail");
+    assert_eq!(
+        trail,
+        ["rejected", "stale", "rejected", "rejected", "stale"]
+    );
+}

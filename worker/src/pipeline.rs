@@ -10,7 +10,7 @@ use docworker_shared::sniff::{self, SNIFF_LEN};
 use docworker_shared::verify::{self, Digested, Digests, Integrity};
 use docworker_shared::{
     Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
-    Rejection, Trail, category,
+    Rejection, Seen, Trail, category,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -125,6 +125,7 @@ impl Pipeline {
         if event.sequencer.is_none()
             && let Some(version) = &event.version_id
         {
+            let row = self.store.row_state(&event.bucket, &event.key).await?;
             let current = fetch::current(&self.s3, event).await?;
             if current.as_ref().and_then(|c| c.version_id.as_ref()) != Some(version) {
                 info!(
@@ -132,6 +133,7 @@ impl Pipeline {
                 );
                 return Ok(Processed::Superseded);
             }
+            return self.created(event, seen(trail, row.as_ref())).await;
         }
         self.created(event, trail).await
     }
@@ -150,6 +152,8 @@ impl Pipeline {
         trail: Trail<'_>,
         removal: Processed,
     ) -> Result<Processed, ProcessError> {
+        let row = self.store.row_state(&event.bucket, &event.key).await?;
+        let trail = seen(trail, row.as_ref());
         let Some(current) = fetch::current(&self.s3, event).await? else {
             let facts = facts(event, &Head::default());
             let applied = self
@@ -162,7 +166,6 @@ impl Pipeline {
             info!("superseded: the key was written again after this removal");
             return Ok(Processed::Superseded);
         };
-        let row = self.store.get(&event.bucket, &event.key).await?;
         if row.is_some_and(|row| {
             row.version_id.as_ref() == Some(&version)
                 && matches!(row.status.as_str(), "finalized" | "rejected")
@@ -666,6 +669,17 @@ fn facts(event: &ObjectEvent, head: &Head) -> ObjectFacts {
             .then_some(head.content_length)
             .or(event.size),
         upload: head.upload.clone(),
+    }
+}
+
+/// The trail of a write decided from S3's answer about the key, read after `row` was: the store
+/// applies it only if the row has not changed since.
+fn seen<'a>(trail: Trail<'a>, row: Option<&docworker_shared::RowState>) -> Trail<'a> {
+    Trail {
+        seen: Some(Seen {
+            updated_at: row.map(|row| row.updated_at),
+        }),
+        ..trail
     }
 }
 

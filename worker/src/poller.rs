@@ -304,6 +304,7 @@ impl Poller {
             attempt: receive_count as i32,
             started,
             replayed,
+            seen: None,
         };
         let started = Instant::now();
         let events = match Notification::parse(body) {
