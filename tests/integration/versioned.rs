@@ -413,6 +413,7 @@ async fn a_write_decided_from_an_older_look_at_the_row_is_refused() {
     };
     let outcome = Outcome::Rejected {
         reason: Rejection::Empty,
+        content_type: None,
         sha256: None,
     };
     let trail = |seen| Trail {

@@ -327,7 +327,9 @@ impl Pipeline {
                 let Some(rejection) = e.refusal() else {
                     return Err(e);
                 };
-                return self.reject(&facts, rejection, Some(content_type), Some(digest), trail).await;
+                return self
+                    .reject(&facts, rejection, Some(content_type), Some(digest), trail)
+                    .await;
             }
         };
         let lag = (chrono::Utc::now() - event.time)
