@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The local stack: PostgreSQL and moto_server (S3 + SQS), wired like production.
+# The local stack: PostgreSQL, moto_server (S3 + SQS) and clamd, wired like production.
 #
 #   infra/local/stack.sh up      start what is not running; wire the demo bucket and queues
-#   infra/local/stack.sh down    stop the moto_server this script started
+#   infra/local/stack.sh services  start PostgreSQL, moto_server and clamd only (tests, CI)
+#   infra/local/stack.sh down    stop the moto_server and clamd this script started
 #   infra/local/stack.sh env     print the environment that points docworker at the stack
 #   infra/local/stack.sh roles   the two-role set-up (docs/deploy.md): roles docworker_owner
 #                                (migrates) and docworker_app (runs), and a database
@@ -10,7 +11,11 @@
 #
 # PostgreSQL: a server already answering on 127.0.0.1:5432 is reused; otherwise the Debian
 # package is installed if missing and its cluster started. moto_server: used from PATH, else
-# installed into a virtualenv under .local/. Everything this script creates lives in .local/.
+# installed into a virtualenv under .local/. clamd: one already answering PING on
+# 127.0.0.1:3310 is reused; otherwise Debian's clamav-daemon is installed if missing and a clamd
+# is started with .local/clamd.conf, loading only the test signatures in infra/local/clamav/
+# (there is no network here for freshclam; see that folder's README). Everything this script
+# creates lives in .local/.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +25,7 @@ mkdir -p "$state"
 
 : "${DOCWORKER_MOTO_PORT:=4566}"
 : "${DOCWORKER_PG_PORT:=5432}"
+: "${DOCWORKER_CLAMD_PORT:=3310}"
 export AWS_ENDPOINT_URL="http://127.0.0.1:${DOCWORKER_MOTO_PORT}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="$AWS_REGION"  # boto3 reads this one
@@ -36,6 +42,13 @@ export DOCWORKER_APP_DATABASE_URL="postgres://docworker_app:docworker_app@127.0.
 # finds its request log (the integration tests read it).
 export DOCWORKER_MOTO_LOG="${TMPDIR:-/tmp}/docworker-moto-${DOCWORKER_MOTO_PORT}.log"
 moto_pid="${TMPDIR:-/tmp}/docworker-moto-${DOCWORKER_MOTO_PORT}.pid"
+# The worker scans through TCP: any checkout reaches a clamd another one started. The Unix
+# socket (the same daemon) is for tools and tests on this checkout.
+export DOCWORKER_CLAMD_ADDR="127.0.0.1:${DOCWORKER_CLAMD_PORT}"
+clamd_conf="$state/clamd.conf"
+clamd_socket="$state/clamd.sock"
+clamd_log="$state/clamd.log"
+clamd_pid="$state/clamd.pid"
 
 say() { echo "stack: $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -113,6 +126,68 @@ ensure_moto() {
   say "moto_server did not start; its log:"; tail -n 20 "$DOCWORKER_MOTO_LOG" >&2; exit 1
 }
 
+# PING over bash's /dev/tcp, so that no client needs installing: clamd answers "PONG\0".
+clamd_up() {
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "zPING\0" >&3 && IFS= read -r -d "" reply <&3 && [ "$reply" = PONG ]' _ "$DOCWORKER_CLAMD_PORT" 2>/dev/null
+}
+
+# StreamMaxLength is the most INSTREAM accepts: keep it at least DOCWORKER_SCAN_MAX_BYTES (the
+# worker's default is 100 MiB), so that the worker, which knows each object's length, decides
+# what is too large to scan and never sends clamd more than it takes. MaxFileSize and MaxScanSize
+# at least as large, and AlertExceedsMax, so that content beyond a limit (inside an archive too)
+# is reported ("Heuristics.Limits.Exceeded.*", read by the worker as not scanned: too large)
+# instead of passing as clean unread.
+write_clamd_conf() {
+  cat >"$clamd_conf" <<CONF
+# Written by infra/local/stack.sh; rewritten on every start.
+DatabaseDirectory $here/clamav
+TCPSocket $DOCWORKER_CLAMD_PORT
+TCPAddr 127.0.0.1
+LocalSocket $clamd_socket
+FixStaleSocket yes
+LocalSocketMode 660
+Foreground no
+PidFile $clamd_pid
+LogFile $clamd_log
+LogTime yes
+StreamMaxLength 100M
+MaxFileSize 100M
+MaxScanSize 400M
+AlertExceedsMax yes
+CommandReadTimeout 30
+ReadTimeout 120
+MaxThreads 8
+CONF
+}
+
+# Debian confines /usr/sbin/clamd with AppArmor (on a desktop or server install, not in a
+# container): allow it this checkout's signatures and the files it writes under .local/, through
+# the profile's local include, the way Debian's README asks for non-standard paths.
+allow_clamd_in_apparmor() {
+  local profile=/etc/apparmor.d/usr.sbin.clamd local_rules=/etc/apparmor.d/local/usr.sbin.clamd
+  [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] || return 0
+  [ -f "$profile" ] && command -v apparmor_parser >/dev/null || return 0
+  grep -qF "\"$state/clamd.*\"" "$local_rules" 2>/dev/null && return 0
+  say "allowing clamd (AppArmor) to read $here/clamav and write $state/clamd.*"
+  printf '%s\n' "# docworker local stack: $root" \
+    "\"$here/clamav/\" r," "\"$here/clamav/**\" r," "\"$state/\" r," "\"$state/clamd.*\" rwk," \
+    | as_root tee -a "$local_rules" >/dev/null
+  as_root apparmor_parser -r "$profile"
+}
+
+ensure_clamd() {
+  if clamd_up; then say "clamd answers on $DOCWORKER_CLAMD_ADDR: reusing it"; return; fi
+  [ -x /usr/sbin/clamd ] || apt_install clamav-daemon
+  allow_clamd_in_apparmor
+  write_clamd_conf
+  say "starting clamd on $DOCWORKER_CLAMD_ADDR and $clamd_socket (log: $clamd_log)"
+  # Runs as the invoking user (no User directive): nothing it touches needs root. It forks once
+  # the signatures are loaded and writes its pid.
+  /usr/sbin/clamd --config-file="$clamd_conf" || { say "clamd did not start; its log:"; tail -n 20 "$clamd_log" >&2; exit 1; }
+  for _ in $(seq 1 120); do clamd_up && return; sleep 0.5; done
+  say "clamd does not answer PING; its log:"; tail -n 20 "$clamd_log" >&2; exit 1
+}
+
 python_with_boto3() {
   if python3 -c 'import boto3' 2>/dev/null; then echo python3; else moto_bin >/dev/null; echo "$state/venv/bin/python"; fi
 }
@@ -121,12 +196,14 @@ case "${1:-up}" in
   up)
     ensure_postgres
     ensure_moto
+    ensure_clamd
     "$(python_with_boto3)" "$here/wire.py"
     ;;
   services)
-    # PostgreSQL and moto only: the integration tests make their own buckets and queues.
+    # The services only: the integration tests make their own buckets and queues.
     ensure_postgres
     ensure_moto
+    ensure_clamd
     ;;
   roles)
     ensure_postgres
@@ -138,9 +215,10 @@ case "${1:-up}" in
     ;;
   down)
     if [ -f "$moto_pid" ]; then kill "$(cat "$moto_pid")" 2>/dev/null || true; rm -f "$moto_pid"; say "moto stopped"; fi
+    if [ -f "$clamd_pid" ]; then kill "$(cat "$clamd_pid")" 2>/dev/null || true; rm -f "$clamd_pid"; say "clamd stopped"; fi
     ;;
   env)
-    for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_OWNER_DATABASE_URL DOCWORKER_APP_DATABASE_URL DOCWORKER_MOTO_LOG; do
+    for name in AWS_ENDPOINT_URL AWS_REGION AWS_DEFAULT_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY DATABASE_URL DOCWORKER_ADMIN_DATABASE_URL DOCWORKER_OWNER_DATABASE_URL DOCWORKER_APP_DATABASE_URL DOCWORKER_MOTO_LOG DOCWORKER_CLAMD_ADDR; do
       printf 'export %s=%q\n' "$name" "${!name}"
     done
     printf 'export DOCWORKER_QUEUE_URL=%q\n' "$AWS_ENDPOINT_URL/123456789012/docworker-uploads"
