@@ -7,7 +7,10 @@ import sys
 import yaml
 
 docs = list(yaml.safe_load_all((pathlib.Path(__file__).parent / "docworker.yaml").read_text()))
-by_kind = {d["kind"]: d for d in docs}
+named = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+# One document per kind, but two ConfigMaps: the worker's settings and clamd's configuration.
+by_kind = {d["kind"]: d for d in docs if d["kind"] != "ConfigMap"}
+by_kind["ConfigMap"] = named.get(("ConfigMap", "docworker"), {})
 problems = []
 
 def need(condition, message):
@@ -30,6 +33,21 @@ trigger = by_kind["ScaledObject"]["spec"]["triggers"][0]
 need(trigger["type"] == "aws-sqs-queue", "KEDA trigger must be aws-sqs-queue")
 need(trigger["metadata"]["queueURL"] == by_kind["ConfigMap"]["data"]["DOCWORKER_QUEUE_URL"], "KEDA and the worker must watch the same queue")
 need(by_kind["ScaledObject"]["spec"]["scaleTargetRef"]["name"] == by_kind["Deployment"]["metadata"]["name"], "KEDA scales the Deployment")
+# The gate's scanner: a native sidecar the worker waits for, reached over the pod's loopback, with
+# a stream limit no smaller than what the worker sends it.
+config = by_kind["ConfigMap"]["data"]
+sidecars = {c["name"]: c for c in pod.get("initContainers", [])}
+clamav = sidecars.get("clamav", {})
+need(clamav.get("restartPolicy") == "Always", "clamav must be a native sidecar (restartPolicy: Always)")
+need("startupProbe" in clamav and "readinessProbe" in clamav, "clamav needs startup and readiness probes (the worker waits for its signatures)")
+need(config.get("DOCWORKER_CLAMD_ADDR") == "127.0.0.1:3310", "the worker scans through the sidecar on 127.0.0.1:3310")
+memory = clamav.get("resources", {}).get("requests", {}).get("memory", "0Mi")
+need(memory.endswith("Mi") and int(memory[:-2]) >= 1024, "clamav needs at least 1 GiB for the full signature set")
+clamd_conf = named.get(("ConfigMap", "docworker-clamd"), {}).get("data", {}).get("clamd.conf", "")
+settings = dict(line.split(None, 1) for line in clamd_conf.splitlines() if line.strip())
+stream_max = settings.get("StreamMaxLength", "0M")
+need(stream_max.endswith("M") and int(stream_max[:-1]) << 20 >= int(config.get("DOCWORKER_SCAN_MAX_BYTES", "0")), "StreamMaxLength must be at least DOCWORKER_SCAN_MAX_BYTES")
+need(settings.get("TCPAddr") == "127.0.0.1", "clamd listens on the pod's loopback only")
 pdb = by_kind["PodDisruptionBudget"]["spec"]
 need(pdb["selector"]["matchLabels"] == by_kind["Deployment"]["spec"]["selector"]["matchLabels"], "PDB selects the worker pods")
 

@@ -118,6 +118,8 @@ pub struct Document {
     pub transfer_syntax_uid: Option<String>,
     pub dicom: Option<Value>,
     pub integrity: Option<String>,
+    /// The malware scan's verdict ([`crate::gate::ScanVerdict::row_value`]).
+    pub scan: Option<String>,
     pub uploaded_at: Option<DateTime<Utc>>,
     pub processed_at: Option<DateTime<Utc>>,
     pub processor_version: Option<String>,

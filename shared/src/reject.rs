@@ -5,6 +5,7 @@
 use thiserror::Error;
 
 use crate::Category;
+use crate::gate::NotScanned;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Rejection {
@@ -81,6 +82,15 @@ pub enum Rejection {
     },
     #[error("DICOM JSON of the header runs past {limit} bytes")]
     DicomJsonTooLarge { limit: u64 },
+    /// The scanner found malware. Takes precedence over every other reason the same file may be
+    /// refused for: whoever reviews the row must know first that it is dangerous. The signature
+    /// names clamd's pattern, not the file's content.
+    #[error("malware found by the scanner: {signature}")]
+    Infected { signature: String },
+    /// The object could not be scanned and `DOCWORKER_SCAN_ALLOW_UNSCANNED` is off. Only a
+    /// permanent reason (too large) is recorded as a rejection: a transient one is retried.
+    #[error("not scanned ({reason}), and unscanned objects are not finalized")]
+    NotScanned { reason: NotScanned },
     /// A promoted attribute whose value cannot be its column; the reason names the rule it breaks,
     /// never the value.
     #[error("DICOM {attribute} {reason}")]
@@ -114,6 +124,8 @@ impl Rejection {
         "dicom_json_too_large",
         "dicom_invalid_value",
         "database_refused",
+        "infected",
+        "not_scanned",
     ];
 
     /// A short, stable label for metrics and log fields (the Display text is for people).
@@ -139,6 +151,8 @@ impl Rejection {
             Rejection::DicomJsonTooLarge { .. } => "dicom_json_too_large",
             Rejection::DicomInvalid { .. } => "dicom_invalid_value",
             Rejection::DatabaseRefused { .. } => "database_refused",
+            Rejection::Infected { .. } => "infected",
+            Rejection::NotScanned { .. } => "not_scanned",
         }
     }
 }
@@ -204,6 +218,12 @@ mod tests {
                 sqlstate: "23514".into(),
                 condition: "check_violation",
                 object: None,
+            },
+            Rejection::Infected {
+                signature: text(),
+            },
+            Rejection::NotScanned {
+                reason: NotScanned::TooLarge,
             },
         ];
         let labels: Vec<_> = every.iter().map(Rejection::label).collect();

@@ -248,6 +248,104 @@ pub struct RunArgs {
     /// document's row): the write fails as retryable instead of queueing behind it.
     #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_lock_timeout_ms: u64,
+    #[command(flatten, next_help_heading = "Malware scanning")]
+    pub scan: ScanArgs,
+}
+
+/// The gate's scanner. Off unless `DOCWORKER_CLAMD_ADDR` names a clamd: the worker then behaves
+/// as before and rows say `scan: not configured`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The clamd every object is streamed to (INSTREAM), as `host:port` or the path of its Unix
+    /// socket.
+    #[arg(long, env = "DOCWORKER_CLAMD_ADDR")]
+    pub clamd_addr: Option<String>,
+    /// How long clamd may take to accept a chunk, or to answer once the last one is sent; then
+    /// the object is not scanned (timeout), which is retried like an unavailable scanner.
+    #[arg(long, env = "DOCWORKER_SCAN_TIMEOUT_SECS", default_value_t = 60)]
+    pub scan_timeout_secs: u64,
+    /// Objects above this many bytes are not sent to clamd (not scanned: too large). Keep it at
+    /// most clamd's `StreamMaxLength`, which refuses a longer stream midway.
+    #[arg(long, env = "DOCWORKER_SCAN_MAX_BYTES", default_value_t = 100 << 20)]
+    pub scan_max_bytes: u64,
+    /// Finalize objects that could not be scanned (unavailable, too large, timeout) instead of
+    /// retrying them (transient reasons) or rejecting them (too large).
+    #[arg(long, env = "DOCWORKER_SCAN_ALLOW_UNSCANNED")]
+    pub scan_allow_unscanned: bool,
+}
+
+/// Where clamd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddr {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ClamdAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClamdAddr::Tcp(addr) => f.write_str(addr),
+            ClamdAddr::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The scanner's settings after validation.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    pub addr: ClamdAddr,
+    pub timeout: Duration,
+    pub max_bytes: u64,
+    pub allow_unscanned: bool,
+}
+
+impl ScanArgs {
+    /// `None` when no clamd is named (unset or empty).
+    pub fn validate(&self) -> Result<Option<ScanConfig>, ConfigError> {
+        let Some(addr) = self.clamd_addr.as_deref().map(str::trim).filter(|a| !a.is_empty())
+        else {
+            return Ok(None);
+        };
+        let addr = if addr.contains('/') {
+            ClamdAddr::Unix(PathBuf::from(addr))
+        } else {
+            match addr.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+                    ClamdAddr::Tcp(addr.to_owned())
+                }
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "DOCWORKER_CLAMD_ADDR",
+                        format!(
+                            "expected host:port such as 127.0.0.1:3310, or the path of clamd's Unix socket, got {addr:?}"
+                        ),
+                    ));
+                }
+            }
+        };
+        if self.scan_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_SCAN_TIMEOUT_SECS",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.scan_max_bytes == 0 || self.scan_max_bytes > u64::from(u32::MAX) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_SCAN_MAX_BYTES",
+                format!(
+                    "must be between 1 and {} (clamd's StreamMaxLength is at most 4 GiB), got {}",
+                    u32::MAX,
+                    self.scan_max_bytes
+                ),
+            ));
+        }
+        Ok(Some(ScanConfig {
+            addr,
+            timeout: Duration::from_secs(self.scan_timeout_secs),
+            max_bytes: self.scan_max_bytes,
+            allow_unscanned: self.scan_allow_unscanned,
+        }))
+    }
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -378,6 +476,8 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub dlq_url: Option<String>,
     pub require_dlq: bool,
+    /// `None` when scanning is not configured.
+    pub scan: Option<ScanConfig>,
 }
 
 /// `replay`'s configuration after validation.
@@ -544,6 +644,7 @@ impl RunArgs {
             metrics_addr,
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
+            scan: self.scan.validate()?,
         })
     }
 }

@@ -12,5 +12,7 @@ pub mod pipeline;
 pub mod poller;
 pub mod queue;
 pub mod replay;
+pub mod scan;
 pub mod shutdown;
+pub mod tag;
 pub mod telemetry;

@@ -1,0 +1,276 @@
+//! The malware scanner: each object's chunks, as they stream from S3, forwarded to clamd's
+//! `INSTREAM` through the `clamav-client` crate, so that the scan overlaps the download and the
+//! object is still read once. The queue between the download and the clamd connection is
+//! bounded ([`QUEUE_CHUNKS`]): a slow scanner holds the download back rather than filling memory.
+//!
+//! A scan that cannot give a verdict is a value ([`NotScanned`]), never a pass: what may happen
+//! to an unscanned object is [`gate::decide`]'s call.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clamav_client::tokio::{Socket, Tcp};
+use docworker_shared::gate::{self, NotScanned, ScanVerdict};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::{debug, warn};
+
+use crate::config::{ClamdAddr, ScanConfig};
+
+/// Chunks queued for one object's clamd connection. S3 body chunks are at most a few hundred
+/// KiB, so a scanner that falls behind holds at most about a MiB per object before the
+/// download waits for it.
+pub const QUEUE_CHUNKS: usize = 4;
+/// The size of the INSTREAM chunks the crate writes: one S3 chunk is split into pieces of at
+/// most this, each one `write` on the socket.
+const INSTREAM_CHUNK: usize = 64 << 10;
+/// How long a readiness ping waits: clamd answers PING at once when it is up.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Metric names, beside the worker's others in `observe::names`.
+pub mod names {
+    pub const SCANS: &str = "docworker_scans_total";
+    pub const SCAN_SECONDS: &str = "docworker_scan_seconds";
+    pub const SCANNER_AVAILABLE: &str = "docworker_scanner_available";
+}
+
+/// Describes the scanner's metrics and starts the scan counter at 0 for every verdict, and the
+/// availability gauge at 1 until a ping or a scan says otherwise.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::SCANS,
+        Unit::Count,
+        "Objects scanned by clamd, by verdict (clean, infected, unavailable, too_large, timeout)"
+    );
+    describe_histogram!(
+        names::SCAN_SECONDS,
+        Unit::Seconds,
+        "Time from an object's first chunk sent to clamd to its verdict (the scan overlaps the download)"
+    );
+    describe_gauge!(
+        names::SCANNER_AVAILABLE,
+        "1 while clamd answers (its last ping or scan got a reply), else 0"
+    );
+    for verdict in ScanVerdict::LABELS {
+        metrics::counter!(names::SCANS, "verdict" => *verdict).absolute(0);
+    }
+    metrics::gauge!(names::SCANNER_AVAILABLE).set(1.0);
+}
+
+/// A clamd, as configured: one connection per object, opened when its first chunk is fed.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    config: ScanConfig,
+}
+
+impl Scanner {
+    pub fn new(config: ScanConfig) -> Scanner {
+        Scanner { config }
+    }
+
+    pub fn config(&self) -> &ScanConfig {
+        &self.config
+    }
+
+    /// Whether clamd answers `PING` within two seconds. clamd listens only once its signature
+    /// database is loaded, so a PONG also means it can scan.
+    pub async fn ping(&self) -> bool {
+        let reply = tokio::time::timeout(PING_TIMEOUT, async {
+            match &self.config.addr {
+                ClamdAddr::Tcp(addr) => {
+                    clamav_client::tokio::ping(Tcp {
+                        host_address: addr.as_str(),
+                    })
+                    .await
+                }
+                ClamdAddr::Unix(path) => {
+                    clamav_client::tokio::ping(Socket {
+                        socket_path: path.as_path(),
+                    })
+                    .await
+                }
+            }
+        })
+        .await;
+        let up = matches!(reply, Ok(Ok(ref pong)) if pong.as_slice() == clamav_client::PONG);
+        metrics::gauge!(names::SCANNER_AVAILABLE).set(if up { 1.0 } else { 0.0 });
+        up
+    }
+
+    /// Begins the scan of one object. `length` is the object's length when S3 said it: above
+    /// `DOCWORKER_SCAN_MAX_BYTES` nothing is sent, the verdict is "not scanned: too large".
+    pub fn start(&self, length: Option<u64>) -> Scan {
+        if length.is_some_and(|l| l > self.config.max_bytes) {
+            return Scan::decided(self.config.clone(), NotScanned::TooLarge);
+        }
+        let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(QUEUE_CHUNKS);
+        let stream = ReceiverStream::new(receiver);
+        let addr = self.config.addr.clone();
+        let task = AbortOnDropHandle::new(tokio::spawn(async move {
+            match addr {
+                ClamdAddr::Tcp(addr) => {
+                    clamav_client::tokio::scan_stream(
+                        stream,
+                        Tcp {
+                            host_address: addr.as_str(),
+                        },
+                        Some(INSTREAM_CHUNK),
+                    )
+                    .await
+                }
+                ClamdAddr::Unix(path) => {
+                    clamav_client::tokio::scan_stream(
+                        stream,
+                        Socket {
+                            socket_path: path.as_path(),
+                        },
+                        Some(INSTREAM_CHUNK),
+                    )
+                    .await
+                }
+            }
+        }));
+        Scan {
+            config: self.config.clone(),
+            state: State::Streaming {
+                sender,
+                task,
+                sent: 0,
+            },
+            started: Instant::now(),
+        }
+    }
+}
+
+/// One object's scan in progress: [`feed`](Scan::feed) each chunk in order, then
+/// [`finish`](Scan::finish) for the verdict. Dropping it (the object failed elsewhere) aborts
+/// the scan and closes the connection.
+#[derive(Debug)]
+pub struct Scan {
+    config: ScanConfig,
+    state: State,
+    started: Instant,
+}
+
+/// The clamd conversation, aborted (connection closed) when dropped.
+type ScanTask = AbortOnDropHandle<io::Result<Vec<u8>>>;
+
+#[derive(Debug)]
+enum State {
+    Streaming {
+        sender: mpsc::Sender<io::Result<Bytes>>,
+        task: ScanTask,
+        sent: u64,
+    },
+    /// The connection ended before the stream did (refused, reset, clamd's own error reply):
+    /// the task holds why.
+    Ended { task: ScanTask },
+    Decided(NotScanned),
+}
+
+impl Scan {
+    fn decided(config: ScanConfig, reason: NotScanned) -> Scan {
+        Scan {
+            config,
+            state: State::Decided(reason),
+            started: Instant::now(),
+        }
+    }
+
+    /// Forwards one chunk (a cheap `Bytes` clone of the one the other readers see). Waits while
+    /// clamd is behind, at most the scan timeout; a verdict reached early (too large, timeout,
+    /// connection gone) makes the rest of the chunks no-ops.
+    pub async fn feed(&mut self, chunk: Bytes) {
+        let State::Streaming { sender, sent, .. } = &mut self.state else {
+            return;
+        };
+        *sent += chunk.len() as u64;
+        if *sent > self.config.max_bytes {
+            // S3 announced less than it sends, or announced nothing: never send clamd more
+            // than it takes.
+            self.abandon(NotScanned::TooLarge);
+            return;
+        }
+        match tokio::time::timeout(self.config.timeout, sender.send(Ok(chunk))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => self.connection_ended(),
+            Err(_) => self.abandon(NotScanned::Timeout),
+        }
+    }
+
+    /// Ends the stream and waits for clamd's verdict, at most the scan timeout.
+    pub async fn finish(self) -> ScanVerdict {
+        let started = self.started;
+        let timeout = self.config.timeout;
+        let verdict = match self.state {
+            State::Decided(reason) => ScanVerdict::NotScanned(reason),
+            State::Streaming { sender, task, .. } => {
+                // Dropping the sender ends the stream: the crate sends the terminating chunk.
+                drop(sender);
+                await_reply(task, timeout).await
+            }
+            State::Ended { task } => await_reply(task, timeout).await,
+        };
+        record(&verdict, started.elapsed());
+        verdict
+    }
+
+    fn connection_ended(&mut self) {
+        let previous = std::mem::replace(&mut self.state, State::Decided(NotScanned::Unavailable));
+        self.state = match previous {
+            State::Streaming { task, .. } => State::Ended { task },
+            other => other,
+        };
+    }
+
+    /// Settles the verdict without clamd's reply; replacing the state drops, and so aborts, the
+    /// connection.
+    fn abandon(&mut self, reason: NotScanned) {
+        self.state = State::Decided(reason);
+    }
+}
+
+async fn await_reply(task: ScanTask, timeout: Duration) -> ScanVerdict {
+    // On timeout the task is dropped with the `timeout` future, which aborts it.
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(Ok(reply))) => match gate::read_reply(&reply) {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                warn!(error = %e, "clamd gave no verdict");
+                ScanVerdict::NotScanned(NotScanned::Unavailable)
+            }
+        },
+        Ok(Ok(Err(e))) => {
+            warn!(error = %e, "clamd connection failed");
+            ScanVerdict::NotScanned(NotScanned::Unavailable)
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "clamd connection task failed");
+            ScanVerdict::NotScanned(NotScanned::Unavailable)
+        }
+        Err(_) => ScanVerdict::NotScanned(NotScanned::Timeout),
+    }
+}
+
+/// Counts the verdict and, for scans that reached clamd, their duration; clamd's availability
+/// follows whether it answered.
+fn record(verdict: &ScanVerdict, elapsed: Duration) {
+    let Some(label) = verdict.label() else {
+        return;
+    };
+    metrics::counter!(names::SCANS, "verdict" => label).increment(1);
+    match verdict {
+        ScanVerdict::NotScanned(NotScanned::Unavailable) => {
+            metrics::gauge!(names::SCANNER_AVAILABLE).set(0.0);
+        }
+        ScanVerdict::Clean | ScanVerdict::Infected { .. } => {
+            metrics::gauge!(names::SCANNER_AVAILABLE).set(1.0);
+            metrics::histogram!(names::SCAN_SECONDS).record(elapsed.as_secs_f64());
+        }
+        _ => {}
+    }
+    debug!(verdict = label, elapsed_ms = elapsed.as_millis() as u64, "scan finished");
+}

@@ -1,0 +1,198 @@
+//! Writing the gate's verdict back to S3 as object tags, after the row commits: the bucket policy
+//! denies the download role every object whose `docworker-status` tag is not `finalized`, so the
+//! tag is what makes a refusal hold outside the database. The exact version read is tagged,
+//! merged with the tags the uploader set (within S3's limit of ten; see
+//! [`gate::merge_tags`]). The row is the source of truth and tagging is idempotent: a redelivered
+//! message or a replay writes the same tags again, and a failure is retried in process, then
+//! leaves the message for redelivery.
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{Tag, Tagging};
+use backon::{ExponentialBuilder, Retryable};
+use docworker_shared::gate::{self, ObjectStatus, ScanVerdict};
+use tracing::warn;
+
+use crate::error::{Class, ProcessError, Settles};
+
+/// Attempts at tagging in process, before the failure is the message's.
+const ATTEMPTS: usize = 4;
+
+/// Metric names, beside the worker's others in `observe::names`.
+pub mod names {
+    pub const TAG_WRITES: &str = "docworker_tag_writes_total";
+    pub const TAGS_DROPPED: &str = "docworker_tags_dropped_total";
+}
+
+/// How a tagging ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagged {
+    /// PutObjectTagging wrote the merged set.
+    Written,
+    /// The object already carried these tags (a redelivery or replay): nothing written.
+    Unchanged,
+    /// The version is gone (deleted since it was read): nothing left to tag.
+    Gone,
+}
+
+impl Tagged {
+    /// Every label of the tag-writes counter, `failed` included. Keep in step with `label`.
+    pub const LABELS: &'static [&'static str] = &["written", "unchanged", "gone", "failed"];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tagged::Written => "written",
+            Tagged::Unchanged => "unchanged",
+            Tagged::Gone => "gone",
+        }
+    }
+}
+
+/// Describes the tagging metrics and starts them at 0.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter};
+    describe_counter!(
+        names::TAG_WRITES,
+        Unit::Count,
+        "Objects tagged with their docworker-status after the row committed, by outcome (written, unchanged, gone, failed after the in-process retries)"
+    );
+    describe_counter!(
+        names::TAGS_DROPPED,
+        Unit::Count,
+        "Uploader tags dropped to make room for docworker's within S3's limit of 10 per object"
+    );
+    for outcome in Tagged::LABELS {
+        metrics::counter!(names::TAG_WRITES, "outcome" => *outcome).absolute(0);
+    }
+    metrics::counter!(names::TAGS_DROPPED).absolute(0);
+}
+
+/// The object version to tag: the one whose bytes were read.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// `None` on an unversioned bucket.
+    pub version_id: Option<&'a str>,
+}
+
+/// Tags the object with its status and scan verdict, merged with its existing tags; retried in
+/// process with backoff and jitter when S3 fails transiently.
+pub async fn tag(
+    s3: &aws_sdk_s3::Client,
+    target: Target<'_>,
+    status: ObjectStatus,
+    scan: &ScanVerdict,
+) -> Result<Tagged, ProcessError> {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(ATTEMPTS - 1)
+        .with_jitter();
+    let result = (|| tag_once(s3, target, status, scan))
+        .retry(backoff)
+        .when(|e| e.class() == Class::Retryable)
+        .notify(|e, delay| {
+            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "retrying tagging");
+        })
+        .await;
+    let label = match &result {
+        Ok(tagged) => tagged.label(),
+        Err(_) => "failed",
+    };
+    metrics::counter!(names::TAG_WRITES, "outcome" => label).increment(1);
+    result
+}
+
+async fn tag_once(
+    s3: &aws_sdk_s3::Client,
+    target: Target<'_>,
+    status: ObjectStatus,
+    scan: &ScanVerdict,
+) -> Result<Tagged, ProcessError> {
+    let existing = match s3
+        .get_object_tagging()
+        .bucket(target.bucket)
+        .key(target.key)
+        .set_version_id(target.version_id.map(str::to_owned))
+        .send()
+        .await
+    {
+        Ok(output) => output
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect::<Vec<_>>(),
+        Err(e) => return gone_or(s3_error("GetObjectTagging", target, e)),
+    };
+    let merged = gate::merge_tags(&existing, &gate::docworker_tags(status, scan));
+    if !merged.changed {
+        return Ok(Tagged::Unchanged);
+    }
+    if merged.dropped > 0 {
+        // The number only: tag keys and values are the uploader's and may say anything.
+        warn!(
+            dropped = merged.dropped,
+            "the uploader's tags left no room for docworker's: dropped the last of theirs"
+        );
+        metrics::counter!(names::TAGS_DROPPED).increment(merged.dropped as u64);
+    }
+    let tag_set = merged
+        .tags
+        .into_iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("key and value are set");
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(tag_set))
+        .build()
+        .expect("the tag set is set");
+    match s3
+        .put_object_tagging()
+        .bucket(target.bucket)
+        .key(target.key)
+        .set_version_id(target.version_id.map(str::to_owned))
+        .tagging(tagging)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Tagged::Written),
+        Err(e) => gone_or(s3_error("PutObjectTagging", target, e)),
+    }
+}
+
+/// A missing key or version is nothing to tag any more, not a failure: its removal has its own
+/// event, which settles the row.
+fn gone_or(error: ProcessError) -> Result<Tagged, ProcessError> {
+    match error.settles() {
+        Some(Settles::Gone) => Ok(Tagged::Gone),
+        _ => Err(error),
+    }
+}
+
+fn s3_error<E>(
+    operation: &'static str,
+    target: Target<'_>,
+    error: SdkError<E, HttpResponse>,
+) -> ProcessError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = match &error {
+        SdkError::TimeoutError(_) => "Timeout",
+        SdkError::DispatchFailure(_) => "DispatchFailure",
+        other => other.code().unwrap_or("Unknown"),
+    }
+    .to_owned();
+    ProcessError::S3 {
+        operation,
+        bucket: target.bucket.to_owned(),
+        key: target.key.to_owned(),
+        code,
+        status,
+        detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
+    }
+}
