@@ -139,6 +139,15 @@ fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<Stri
             vec!["s3:GetObject".into(), "s3:ListBucket".into()]
         }
         ("s3", "list_objects_v2") => vec!["s3:ListBucket".into()],
+        // Tagging a specific version needs the Version action as well.
+        ("s3", "get_object_tagging" | "put_object_tagging") if reads_versions => {
+            let plain = pascal(operation);
+            let (verb, rest) = plain.split_at(3);
+            vec![
+                format!("s3:{plain}"),
+                format!("s3:{verb}{}", rest.replacen("Object", "ObjectVersion", 1)),
+            ]
+        }
         // Batch calls are authorised by the single call's action.
         _ => vec![format!(
             "{service}:{}",
@@ -337,8 +346,10 @@ fn the_operation_scan_reads_both_call_styles() {
 
 #[test]
 fn dashboards_and_alerts_use_only_metrics_the_worker_exports() {
-    let exported =
-        std::fs::read_to_string(root().join("worker/src/observe.rs")).expect("observe.rs");
+    // Metric names live beside what records them (`observe`, the scanner, the tagger).
+    let (mut run, mut operate) = (Vec::new(), Vec::new());
+    rust_sources(&root().join("worker/src"), &mut run, &mut operate);
+    let exported = run.join("\n");
     for file in [
         "infra/monitoring/alerts.yaml",
         "infra/monitoring/grafana-dashboard.json",
@@ -367,4 +378,122 @@ fn dashboards_and_alerts_use_only_metrics_the_worker_exports() {
             );
         }
     }
+}
+
+/// The gate holds outside the database only if the bucket policy reads the tag the worker
+/// writes, with the value it writes for a finalized object: checked against the code's own
+/// constants. Every other value (rejected, infected) and no tag at all are denied, since
+/// `StringNotEquals` matches a missing key.
+#[test]
+fn the_bucket_policy_denies_the_download_role_every_object_not_tagged_finalized() {
+    use docworker_shared::gate::{ObjectStatus, STATUS_TAG};
+
+    let template = json("infra/aws/docworker.json");
+    let statements = template["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .expect("bucket policy statements");
+    let deny = statements
+        .iter()
+        .find(|s| s["Sid"] == "DownloadOnlyFinalized")
+        .expect("the read-deny statement");
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    let actions: BTreeSet<&str> = deny["Action"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(actions, BTreeSet::from(["s3:GetObject", "s3:GetObjectVersion"]));
+    assert_eq!(
+        deny["Resource"]["Fn::Sub"],
+        "arn:${AWS::Partition}:s3:::${AWS::StackName}-documents-${AWS::AccountId}/*"
+    );
+    let condition = deny["Condition"].as_object().expect("conditions");
+    assert_eq!(
+        condition.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["ArnLike", "ArnNotEquals", "StringNotEquals"]),
+        "nothing else may narrow the deny"
+    );
+    assert_eq!(
+        condition["StringNotEquals"],
+        serde_json::json!({ format!("s3:ExistingObjectTag/{STATUS_TAG}"): ObjectStatus::Finalized.as_str() })
+    );
+    assert_eq!(
+        condition["ArnLike"]["aws:PrincipalArn"]["Ref"],
+        "DownloadRoleArn"
+    );
+    let parameter = &template["Parameters"]["DownloadRoleArn"];
+    assert!(
+        parameter.is_object() && parameter.get("Default").is_none(),
+        "the download role must be named at deploy time"
+    );
+    let excepted: BTreeSet<&str> = condition["ArnNotEquals"]["aws:PrincipalArn"]
+        .as_array()
+        .expect("excepted roles")
+        .iter()
+        .map(|arn| {
+            assert_eq!(arn["Fn::GetAtt"][1], "Arn");
+            arn["Fn::GetAtt"][0].as_str().expect("role")
+        })
+        .collect();
+    assert_eq!(excepted, BTreeSet::from(["OperatorRole", "WorkerRole"]));
+}
+
+/// The ECS task runs clamd beside the worker, reached over the task's loopback, and starts the
+/// worker only once clamd answers (its signature database loaded); the two containers' memory
+/// fits the task's.
+#[test]
+fn the_task_runs_clamd_beside_the_worker_and_starts_the_worker_once_clamd_answers() {
+    let template = json("infra/aws/docworker.json");
+    let task = &template["Resources"]["TaskDefinition"]["Properties"];
+    let containers = task["ContainerDefinitions"].as_array().expect("containers");
+    let named = |name: &str| {
+        containers
+            .iter()
+            .find(|c| c["Name"] == name)
+            .unwrap_or_else(|| panic!("container {name}"))
+    };
+    let (worker, clamav) = (named("docworker"), named("clamav"));
+    assert_eq!(
+        worker["DependsOn"],
+        serde_json::json!([{ "ContainerName": "clamav", "Condition": "HEALTHY" }])
+    );
+    assert!(clamav["HealthCheck"]["Command"].to_string().contains("clamdcheck"));
+    let env = |container: &Value, name: &str| {
+        container["Environment"]
+            .as_array()
+            .expect("environment")
+            .iter()
+            .find(|e| e["Name"] == name)
+            .map(|e| e["Value"].clone())
+    };
+    assert_eq!(
+        env(worker, "DOCWORKER_CLAMD_ADDR"),
+        Some(Value::from("127.0.0.1:3310"))
+    );
+    assert_eq!(
+        env(clamav, "CLAMD_CONF_TCPAddr"),
+        Some(Value::from("127.0.0.1"))
+    );
+    let scan_max: u64 = env(worker, "DOCWORKER_SCAN_MAX_BYTES")
+        .and_then(|v| v.as_str().and_then(|v| v.parse().ok()))
+        .expect("DOCWORKER_SCAN_MAX_BYTES");
+    let stream_max: u64 = env(clamav, "CLAMD_CONF_StreamMaxLength")
+        .and_then(|v| v.as_str().and_then(|v| v.strip_suffix('M')?.parse().ok()))
+        .expect("StreamMaxLength in M");
+    assert!(stream_max << 20 >= scan_max, "clamd must take what the worker sends");
+    let reserved: u64 = containers
+        .iter()
+        .map(|c| c["MemoryReservation"].as_u64().expect("MemoryReservation"))
+        .sum();
+    let task_memory: u64 = template["Parameters"]["TaskMemory"]["Default"]
+        .as_str()
+        .and_then(|m| m.parse().ok())
+        .expect("TaskMemory default");
+    assert!(
+        clamav["MemoryReservation"].as_u64() >= Some(1024) && reserved <= task_memory,
+        "clamd needs 1–1.5 GiB, and both containers must fit the task: {reserved} of {task_memory} MiB"
+    );
 }
