@@ -28,7 +28,8 @@ worker=$!
 trap 'kill -TERM $worker 2>/dev/null || true' EXIT
 
 query="SELECT file_key, status, content_type, coalesce(modality, '') AS modality,
-              coalesce(transfer_syntax_uid, '') AS transfer_syntax, coalesce(rejection_reason, '') AS rejection_reason
+              coalesce(transfer_syntax_uid, '') AS transfer_syntax, coalesce(scan, '') AS scan,
+              coalesce(rejection_reason, '') AS rejection_reason
        FROM documents WHERE file_key LIKE '%/$run/%' ORDER BY status, file_key"
 for _ in $(seq 1 120); do
   done_count=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM documents WHERE file_key LIKE '%/$run/%' AND status <> 'pending'")
@@ -36,4 +37,20 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 psql "$DATABASE_URL" -P pager=off -c "$query"
+# The gate: each object's status tag in S3 (which the bucket policy reads), shown for the EICAR
+# upload and a finalized one; the worker tags right after each commit, so allow it a moment.
+"$python" - "$run" <<'PY'
+import json, pathlib, sys, time
+import boto3
+run = sys.argv[1]
+bucket = json.loads(pathlib.Path("infra/local/wiring.json").read_text())["bucket"]
+s3 = boto3.client("s3")
+for key in (f"reports/{run}/invoice-eicar.pdf", f"reports/{run}/discharge-letter.pdf"):
+    for _ in range(50):
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+        if "docworker-status" in tags:
+            break
+        time.sleep(0.1)
+    print(f"tags of {key}: " + ", ".join(f"{k}={v}" for k, v in sorted(tags.items())))
+PY
 echo "demo: worker log in .local/demo-worker.log" >&2

@@ -162,6 +162,10 @@ impl SampleDicom {
     }
 }
 
+/// The EICAR test file: harmless, and detected by every antivirus as if it were malware (the
+/// local clamd's signatures in `infra/local/clamav/` match it alone and embedded).
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
 /// A minimal, well-formed one-page PDF.
 pub fn pdf() -> Vec<u8> {
     let body = "%PDF-1.4\n%\u{e2}\u{e3}\u{cf}\u{d3}\n\

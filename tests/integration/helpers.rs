@@ -221,6 +221,8 @@ impl Stack {
             // Any free port: tests run workers side by side; they read the port from the log.
             ("DOCWORKER_METRICS_ADDR", "127.0.0.1:0".into()),
             ("RUST_LOG", "info,docworker=debug".into()),
+            // Scanning is off unless a test turns it on: `stack.sh env` exports the local clamd.
+            ("DOCWORKER_CLAMD_ADDR", String::new()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -7,6 +7,7 @@ mod config;
 mod database;
 mod delivery;
 mod faults;
+mod gate;
 mod helpers;
 mod iam;
 

@@ -39,6 +39,8 @@ fn main() -> std::io::Result<()> {
             b"this is plain text, not DICOM\n".to_vec(),
         ),
         ("admin__scan.dcm", ct("1.2.840.10008.1.2.1", 5).to_bytes()),
+        // The gate: the EICAR test file named as a PDF, refused as malware and tagged infected.
+        ("reports__invoice-eicar.pdf", fixtures::EICAR.to_vec()),
     ];
     for (name, bytes) in files {
         std::fs::write(out.join(name), bytes)?;

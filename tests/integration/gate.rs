@@ -1,0 +1,485 @@
+//! The gate: scanning against a real clamd (the local stack's, started by
+//! `infra/local/stack.sh services`, or a private one a test starts on its own port and socket, so
+//! that stopping it never touches the shared one) and status tags against moto.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use docworker::config::{ClamdAddr, ScanConfig};
+use docworker::scan::Scanner;
+use docworker::tag::{self, Tagged, Target};
+use docworker_shared::fixtures::EICAR;
+use docworker_shared::gate::{NotScanned, ObjectStatus, SCAN_TAG, STATUS_TAG, ScanVerdict};
+
+use crate::helpers::{Stack, env_or};
+
+/// Matched by the custom signature `Docworker.Test.Marker-1` (infra/local/clamav).
+pub const MARKER: &[u8] = b"DOCWORKER-TEST-MALWARE-MARKER";
+
+/// The local stack's clamd, over TCP.
+pub fn shared_clamd() -> String {
+    env_or("DOCWORKER_CLAMD_ADDR", "127.0.0.1:3310")
+}
+
+fn signatures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/local/clamav")
+}
+
+/// A clamd of the test's own, on a free port and a socket in a temporary directory, loading the
+/// project's test signatures; killed when dropped.
+pub struct PrivateClamd {
+    child: Option<Child>,
+    pub port: u16,
+    pub socket: PathBuf,
+    dir: PathBuf,
+    stream_max: String,
+}
+
+impl PrivateClamd {
+    /// `stream_max` is clamd's `StreamMaxLength` (`1M`, `100M`).
+    pub fn start(stream_max: &str) -> PrivateClamd {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("docworker-clamd-{port}"));
+        std::fs::create_dir_all(&dir).expect("clamd directory");
+        let mut clamd = PrivateClamd {
+            child: None,
+            port,
+            socket: dir.join("clamd.sock"),
+            dir,
+            stream_max: stream_max.to_owned(),
+        };
+        clamd.resume();
+        clamd
+    }
+
+    pub fn tcp(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts clamd (again) on the same port and socket and waits until it answers PING.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "clamd is running");
+        let conf = self.dir.join("clamd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "DatabaseDirectory {db}\nTCPSocket {port}\nTCPAddr 127.0.0.1\nLocalSocket {socket}\n\
+                 FixStaleSocket yes\nForeground yes\nLogFile {log}\nStreamMaxLength {max}\n\
+                 MaxFileSize {max}\nMaxScanSize {max}\nAlertExceedsMax yes\n",
+                db = signatures().display(),
+                port = self.port,
+                socket = self.socket.display(),
+                log = self.dir.join("clamd.log").display(),
+                max = self.stream_max,
+            ),
+        )
+        .expect("clamd.conf");
+        let child = Command::new("/usr/sbin/clamd")
+            .arg(format!("--config-file={}", conf.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clamd is installed (infra/local/stack.sh services)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pings(&self.tcp()) {
+            assert!(Instant::now() < deadline, "private clamd did not answer PING");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops clamd: its port and socket refuse connections until [`resume`](Self::resume).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes clamd (SIGSTOP): connections are accepted by the kernel, nothing answers.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("clamd is running").id() as i32;
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+impl Drop for PrivateClamd {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A frozen process must run again to die of SIGKILL's reaping promptly.
+            // SAFETY: as in `freeze`.
+            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pings(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut reply = Vec::new();
+    stream.write_all(b"zPING\0").is_ok()
+        && stream.read_to_end(&mut reply).is_ok()
+        && reply == b"PONG\0"
+}
+
+pub fn scanner(addr: ClamdAddr, max_bytes: u64, timeout: Duration) -> Scanner {
+    Scanner::new(ScanConfig {
+        addr,
+        timeout,
+        max_bytes,
+        allow_unscanned: false,
+    })
+}
+
+/// Feeds `bytes` in chunks of `chunk` bytes, as the download would, and returns the verdict.
+pub async fn scan(scanner: &Scanner, bytes: &[u8], chunk: usize) -> ScanVerdict {
+    let mut scan = scanner.start(Some(bytes.len() as u64));
+    for piece in bytes.chunks(chunk) {
+        scan.feed(Bytes::copy_from_slice(piece)).await;
+    }
+    scan.finish().await
+}
+
+/// A real DOCX (deflated members, CRCs), whose `word/document.xml` holds `body`: the EICAR string
+/// inside it is only found by a scanner that unpacks the archive.
+pub fn docx_with(body: &[u8]) -> Vec<u8> {
+    use flate2::Compression;
+    use flate2::write::DeflateEncoder;
+    let members: [(&str, Vec<u8>); 3] = [
+        (
+            "[Content_Types].xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.to_vec(),
+        ),
+        (
+            "_rels/.rels",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#.to_vec(),
+        ),
+        (
+            "word/document.xml",
+            [
+                &br#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>"#[..],
+                body,
+                b"</w:t></w:r></w:p></w:body></w:document>",
+            ]
+            .concat(),
+        ),
+    ];
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in &members {
+        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(data).expect("deflate");
+        let deflated = encoder.finish().expect("deflate");
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u32;
+        let header = |signature: &[u8], central: bool| {
+            let mut h = signature.to_vec();
+            if central {
+                h.extend_from_slice(&20u16.to_le_bytes());
+            }
+            h.extend_from_slice(&20u16.to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            h.extend_from_slice(&8u16.to_le_bytes());
+            h.extend_from_slice(&[0; 4]);
+            h.extend_from_slice(&crc.to_le_bytes());
+            h.extend_from_slice(&(deflated.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            h.extend_from_slice(&0u16.to_le_bytes());
+            if central {
+                h.extend_from_slice(&[0; 10]);
+                h.extend_from_slice(&offset.to_le_bytes());
+            }
+            h.extend_from_slice(name.as_bytes());
+            h
+        };
+        out.extend(header(b"PK\x03\x04", false));
+        out.extend(&deflated);
+        central.extend(header(b"PK\x01\x02", true));
+    }
+    let directory_offset = out.len() as u32;
+    out.extend(&central);
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&directory_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn signature(verdict: &ScanVerdict) -> &str {
+    match verdict {
+        ScanVerdict::Infected { signature } => signature,
+        other => panic!("expected infected, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clamd_finds_eicar_alone_in_a_pdf_and_inside_a_docx_and_passes_clean_files() {
+    let scanner = scanner(
+        ClamdAddr::Tcp(shared_clamd()),
+        100 << 20,
+        Duration::from_secs(30),
+    );
+    let alone = scan(&scanner, EICAR, 7).await;
+    assert!(signature(&alone).contains("EICAR"), "{alone:?}");
+
+    let mut pdf = docworker_shared::fixtures::pdf();
+    pdf.extend_from_slice(EICAR);
+    let in_pdf = scan(&scanner, &pdf, 64 << 10).await;
+    assert!(signature(&in_pdf).starts_with("Docworker.Test.EICAR_NDB-1"), "{in_pdf:?}");
+
+    let docx = docx_with(EICAR);
+    assert!(
+        !docx.windows(EICAR.len()).any(|w| w == EICAR),
+        "the string is deflated: only unpacking finds it"
+    );
+    let in_docx = scan(&scanner, &docx, 100).await;
+    assert!(signature(&in_docx).contains("EICAR"), "{in_docx:?}");
+
+    let marked = [b"notes: ".as_slice(), MARKER, b" end"].concat();
+    let custom = scan(&scanner, &marked, 5).await;
+    assert!(signature(&custom).starts_with("Docworker.Test.Marker-1"), "{custom:?}");
+
+    assert_eq!(
+        scan(&scanner, &docworker_shared::fixtures::pdf(), 64 << 10).await,
+        ScanVerdict::Clean
+    );
+    assert_eq!(
+        scan(&scanner, &docx_with(b"a clean letter"), 64 << 10).await,
+        ScanVerdict::Clean
+    );
+    assert_eq!(scan(&scanner, b"", 1).await, ScanVerdict::Clean);
+    assert!(scanner.ping().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scanner_speaks_to_clamd_over_its_unix_socket_too() {
+    let clamd = PrivateClamd::start("10M");
+    let scanner = scanner(
+        ClamdAddr::Unix(clamd.socket.clone()),
+        10 << 20,
+        Duration::from_secs(30),
+    );
+    assert!(scanner.ping().await);
+    assert!(signature(&scan(&scanner, EICAR, 68).await).contains("EICAR"));
+    assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_above_the_limit_are_not_scanned_too_large_whether_the_worker_or_clamd_says_so() {
+    // Announced above the worker's limit: nothing is sent, not even a connection (nobody
+    // listens on this port).
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let unused = nobody.local_addr().expect("addr").to_string();
+    drop(nobody);
+    let limited = scanner(ClamdAddr::Tcp(unused), 1 << 20, Duration::from_secs(5));
+    let mut scan_too_large = limited.start(Some(2 << 20));
+    scan_too_large.feed(Bytes::from_static(b"ignored")).await;
+    assert_eq!(
+        scan_too_large.finish().await,
+        ScanVerdict::NotScanned(NotScanned::TooLarge)
+    );
+    // Announced as small but sending more: cut off at the limit, never scanned truncated.
+    let mut liar = limited.start(Some(10));
+    for _ in 0..3 {
+        liar.feed(Bytes::from(vec![b'a'; 512 << 10])).await;
+    }
+    assert_eq!(
+        liar.finish().await,
+        ScanVerdict::NotScanned(NotScanned::TooLarge)
+    );
+
+    // clamd's own limit below the worker's: clamd's refusal is read as too large.
+    let clamd = PrivateClamd::start("1M");
+    let trusting = scanner(ClamdAddr::Tcp(clamd.tcp()), 8 << 20, Duration::from_secs(30));
+    let big = vec![b'a'; 3 << 20];
+    let verdict = scan(&trusting, &big, 64 << 10).await;
+    assert_eq!(verdict, ScanVerdict::NotScanned(NotScanned::TooLarge));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_clamd_is_unavailable_a_frozen_one_times_out_and_both_recover() {
+    let mut clamd = PrivateClamd::start("10M");
+    let scanner = scanner(ClamdAddr::Tcp(clamd.tcp()), 10 << 20, Duration::from_secs(2));
+    assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
+
+    clamd.stop();
+    assert!(!scanner.ping().await);
+    assert_eq!(
+        scan(&scanner, EICAR, 68).await,
+        ScanVerdict::NotScanned(NotScanned::Unavailable),
+        "never a pass"
+    );
+    clamd.resume();
+    assert!(scanner.ping().await);
+    assert!(signature(&scan(&scanner, EICAR, 68).await).contains("EICAR"));
+
+    clamd.freeze(true);
+    let started = Instant::now();
+    let frozen = scan(&scanner, &vec![b'a'; 4 << 20], 64 << 10).await;
+    assert_eq!(frozen, ScanVerdict::NotScanned(NotScanned::Timeout));
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the timeout");
+    clamd.freeze(false);
+    assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
+}
+
+async fn tags_of(stack: &Stack, key: &str, version: Option<&str>) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = stack
+        .s3
+        .get_object_tagging()
+        .bucket(&stack.bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .expect("GetObjectTagging")
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn pairs(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = tags
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_changes_nothing() {
+    let stack = Stack::with(
+        "tagmerge",
+        crate::helpers::Options {
+            notify: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    stack.enable_versioning().await;
+    let key = "reports/letter.pdf";
+    let first = stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .body(docworker_shared::fixtures::pdf().into())
+        .tagging("project=intake&owner=desk")
+        .send()
+        .await
+        .expect("PutObject")
+        .version_id
+        .expect("versioned");
+    let second = stack.put(key, b"newer".to_vec(), None, &[]).await.version_id;
+    let target = Target {
+        bucket: &stack.bucket,
+        key,
+        version_id: Some(&first),
+    };
+
+    let written = tag::tag(&stack.s3, target, ObjectStatus::Finalized, &ScanVerdict::Clean)
+        .await
+        .expect("tag");
+    assert_eq!(written, Tagged::Written);
+    assert_eq!(
+        tags_of(&stack, key, Some(&first)).await,
+        pairs(&[
+            (STATUS_TAG, "finalized"),
+            (SCAN_TAG, "clean"),
+            ("project", "intake"),
+            ("owner", "desk")
+        ])
+    );
+    assert_eq!(
+        tags_of(&stack, key, second.as_deref()).await,
+        Vec::new(),
+        "only the version read is tagged"
+    );
+
+    let again = tag::tag(&stack.s3, target, ObjectStatus::Finalized, &ScanVerdict::Clean)
+        .await
+        .expect("tag again");
+    assert_eq!(again, Tagged::Unchanged, "a redelivery rewrites nothing");
+
+    let infected = ScanVerdict::Infected {
+        signature: "Docworker.Test.EICAR_NDB-1.UNOFFICIAL".into(),
+    };
+    tag::tag(&stack.s3, target, ObjectStatus::Infected, &infected)
+        .await
+        .expect("retag");
+    assert_eq!(
+        tags_of(&stack, key, Some(&first)).await,
+        pairs(&[
+            (STATUS_TAG, "infected"),
+            (SCAN_TAG, "infected"),
+            ("project", "intake"),
+            ("owner", "desk")
+        ]),
+        "docworker's tags replaced, the uploader's kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is_nothing_to_tag() {
+    let stack = Stack::with(
+        "tagfull",
+        crate::helpers::Options {
+            notify: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let key = "admin/full.txt";
+    let tagging: Vec<String> = (0..10).map(|i| format!("k{i}=v{i}")).collect();
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .body(b"plain".to_vec().into())
+        .tagging(tagging.join("&"))
+        .send()
+        .await
+        .expect("PutObject with ten tags");
+    let target = Target {
+        bucket: &stack.bucket,
+        key,
+        version_id: None,
+    };
+    tag::tag(&stack.s3, target, ObjectStatus::Rejected, &ScanVerdict::Clean)
+        .await
+        .expect("tag");
+    let tags = tags_of(&stack, key, None).await;
+    assert_eq!(tags.len(), 10);
+    assert!(tags.contains(&(STATUS_TAG.to_owned(), "rejected".to_owned())));
+    assert!(tags.contains(&(SCAN_TAG.to_owned(), "clean".to_owned())));
+    let kept = tags.iter().filter(|(k, _)| k.starts_with('k')).count();
+    assert_eq!(kept, 8);
+
+    stack.delete_object(key).await;
+    assert_eq!(
+        tag::tag(&stack.s3, target, ObjectStatus::Rejected, &ScanVerdict::Clean)
+            .await
+            .expect("a gone object is no failure"),
+        Tagged::Gone
+    );
+}
