@@ -11,13 +11,19 @@ openssl's SHA-256 speed, the worker's CPU time for the object, its peak RSS (VmH
 moto itself serves the same object to curl (the source's own ceiling, since moto is a Python
 server).
 
-Usage: python3 bench/stream.py [--gib 1] [--worker PATH]
+With `--scan`, the worker also streams the object to a clamd of its own (started here with the
+project's test signatures and `StreamMaxLength` raised to fit the object), so that the two runs
+compare throughput, CPU and memory with and without the scan overlapping the download; the
+clamd's own CPU time is reported apart.
+
+Usage: python3 bench/stream.py [--gib 1] [--worker PATH] [--scan]
 """
 
 import argparse
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -79,6 +85,34 @@ def curl_speed(bucket):
     return float(speed), float(first_byte)
 
 
+def private_clamd(size):
+    """A clamd on a free port, loading infra/local/clamav, with its limits above `size`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="docworker-bench-clamd-")
+    limit = f"{(size >> 20) + 16}M"
+    conf = os.path.join(folder, "clamd.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"DatabaseDirectory {os.path.join(e2e.root, 'infra', 'local', 'clamav')}\n"
+            f"TCPSocket {port}\nTCPAddr 127.0.0.1\nForeground yes\nLogFile {folder}/clamd.log\n"
+            f"StreamMaxLength {limit}\nMaxFileSize {limit}\nMaxScanSize {limit}\nAlertExceedsMax yes\n"
+        )
+    clamd = subprocess.Popen(["/usr/sbin/clamd", f"--config-file={conf}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"zPING\0")
+                if s.recv(16) == b"PONG\0":
+                    return clamd, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    clamd.kill()
+    sys.exit("stream: the private clamd did not answer PING (is clamav-daemon installed? infra/local/stack.sh services)")
+
+
 def settled_times(log_path):
     """From the worker's log: the object's `duration_ms` (start of the object to the committed row,
     on its `object settled` line), and `fetch_ms` (until GetObject answered) and `stream_ms`
@@ -103,6 +137,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--worker", help="a docworker binary to measure instead of building target/release/docworker")
+    parser.add_argument("--scan", action="store_true", help="scan the object with a private clamd while it streams")
     args = parser.parse_args()
     size = int(args.gib * (1 << 30)) & ~1
 
@@ -119,7 +154,12 @@ def main():
         DOCWORKER_LOG_FORMAT="json",
         DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
         RUST_LOG="info,docworker::pipeline=debug",
+        DOCWORKER_CLAMD_ADDR="",
     )
+    clamd = None
+    if args.scan:
+        clamd, address = private_clamd(size)
+        env.update(DOCWORKER_CLAMD_ADDR=address, DOCWORKER_SCAN_MAX_BYTES=str(size + (1 << 20)))
     argv = [args.worker or e2e.RELEASE_WORKER, "run", "--no-migrate"]
     worker = Process("docworker", argv, env, log_path, database_url, bucket, "documents", "status = 'finalized'")
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
@@ -143,8 +183,11 @@ def main():
         integrity = worker.db.execute("SELECT integrity FROM documents WHERE bucket = %s", (bucket,)).fetchone()[0]
         times = settled_times(log_path)
         moto, moto_first_byte = curl_speed(bucket)
+        clamd_cpu = cpu_seconds(clamd.pid) if clamd else None
     finally:
         worker.stop()
+        if clamd:
+            clamd.kill()
         s3.delete_object(Bucket=bucket, Key=KEY)
         s3.delete_bucket(Bucket=bucket)
         sqs.delete_queue(QueueUrl=queue_url)
@@ -154,7 +197,8 @@ def main():
     cpu_model = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
     )
-    print(f"{size / (1 << 30):.2f} GiB DICOM object; {os.cpu_count()} CPUs, {cpu_model}; load average {os.getloadavg()[0]:.2f}")
+    scanning = "scanned by clamd while streaming" if args.scan else "not scanned"
+    print(f"{size / (1 << 30):.2f} GiB DICOM object, {scanning}; {os.cpu_count()} CPUs, {cpu_model}; load average {os.getloadavg()[0]:.2f}")
     print()
     print("| measure | value |")
     print("|---|---:|")
@@ -168,6 +212,8 @@ def main():
     print(f"| worker throughput, streaming the body | {streamed / 1e9:.2f} GB/s = {streamed / sha256:.0%} of SHA-256 |")
     print(f"| worker CPU time for the object | {cpu:.2f} s ({size / cpu / 1e9:.2f} GB per CPU-second) |")
     print(f"| worker peak RSS (VmHWM) | {rss:.1f} MiB |")
+    if clamd_cpu is not None:
+        print(f"| clamd CPU time (its own process, signatures loaded included) | {clamd_cpu:.2f} s |")
     print(f"| moto serving the same object to curl | {moto / 1e9:.2f} GB/s, first byte after {moto_first_byte:.2f} s |")
     print(f"| worker throughput / moto to curl | {throughput / moto:.0%} |")
 
