@@ -286,11 +286,11 @@ pub fn merge_tags(existing: &[(String, String)], ours: &[(&str, &str)]) -> Merge
 }
 
 /// docworker's two tags for a settled object.
-pub fn docworker_tags(status: ObjectStatus, scan: &ScanVerdict) -> [(&'static str, &'static str); 2] {
-    [
-        (STATUS_TAG, status.as_str()),
-        (SCAN_TAG, scan.tag_value()),
-    ]
+pub fn docworker_tags(
+    status: ObjectStatus,
+    scan: &ScanVerdict,
+) -> [(&'static str, &'static str); 2] {
+    [(STATUS_TAG, status.as_str()), (SCAN_TAG, scan.tag_value())]
 }
 
 #[cfg(test)]
@@ -338,9 +338,16 @@ mod tests {
             signature: "Win.Test.EICAR_HDB-1".into(),
         });
         assert_eq!(decide(&infected, false, false), expected);
-        assert_eq!(decide(&infected, true, true), expected, "precedence over any other reason");
+        assert_eq!(
+            decide(&infected, true, true),
+            expected,
+            "precedence over any other reason"
+        );
         assert_eq!(decide(&ScanVerdict::Clean, false, false), Gate::Proceed);
-        assert_eq!(decide(&ScanVerdict::NotConfigured, false, false), Gate::Proceed);
+        assert_eq!(
+            decide(&ScanVerdict::NotConfigured, false, false),
+            Gate::Proceed
+        );
 
         let unavailable = ScanVerdict::NotScanned(NotScanned::Unavailable);
         let timeout = ScanVerdict::NotScanned(NotScanned::Timeout);
@@ -349,7 +356,10 @@ mod tests {
             decide(&unavailable, false, false),
             Gate::Retry(NotScanned::Unavailable)
         );
-        assert_eq!(decide(&timeout, false, false), Gate::Retry(NotScanned::Timeout));
+        assert_eq!(
+            decide(&timeout, false, false),
+            Gate::Retry(NotScanned::Timeout)
+        );
         assert_eq!(
             decide(&too_large, false, false),
             Gate::Reject(Rejection::NotScanned {
@@ -357,14 +367,25 @@ mod tests {
             })
         );
         for unscanned in [&unavailable, &timeout, &too_large] {
-            assert_eq!(decide(unscanned, false, true), Gate::Proceed, "allowed by the setting");
-            assert_eq!(decide(unscanned, true, false), Gate::Proceed, "refused anyway");
+            assert_eq!(
+                decide(unscanned, false, true),
+                Gate::Proceed,
+                "allowed by the setting"
+            );
+            assert_eq!(
+                decide(unscanned, true, false),
+                Gate::Proceed,
+                "refused anyway"
+            );
         }
     }
 
     #[test]
     fn signature_names_keep_only_name_characters() {
-        assert_eq!(signature_name("Win.Test.EICAR_HDB-1"), "Win.Test.EICAR_HDB-1");
+        assert_eq!(
+            signature_name("Win.Test.EICAR_HDB-1"),
+            "Win.Test.EICAR_HDB-1"
+        );
         assert_eq!(signature_name("a\nb\u{1b}[31m"), "a_b__31m");
         assert_eq!(signature_name(&"x".repeat(1000)).len(), MAX_SIGNATURE_CHARS);
     }
@@ -399,7 +420,10 @@ mod tests {
             ScanVerdict::NotScanned(NotScanned::TooLarge),
             ScanVerdict::NotScanned(NotScanned::Timeout),
         ] {
-            assert_eq!(ScanVerdict::from_row_value(verdict.row_value()), Some(verdict));
+            assert_eq!(
+                ScanVerdict::from_row_value(verdict.row_value()),
+                Some(verdict)
+            );
         }
         assert_eq!(ScanVerdict::from_row_value("bogus"), None);
     }
@@ -424,10 +448,7 @@ mod tests {
     #[test]
     fn tags_merge_with_the_uploaders_and_replace_docworkers_own() {
         let ours = docworker_tags(ObjectStatus::Finalized, &ScanVerdict::Clean);
-        let merged = merge_tags(
-            &pairs(&[("project", "x"), (STATUS_TAG, "rejected")]),
-            &ours,
-        );
+        let merged = merge_tags(&pairs(&[("project", "x"), (STATUS_TAG, "rejected")]), &ours);
         assert_eq!(
             merged.tags,
             pairs(&[
@@ -440,21 +461,28 @@ mod tests {
         assert!(merged.changed);
 
         let again = merge_tags(&merged.tags, &ours);
-        assert!(!again.changed, "a redelivery writing the same tags changes nothing");
+        assert!(
+            !again.changed,
+            "a redelivery writing the same tags changes nothing"
+        );
         assert_eq!(again.tags, merged.tags);
     }
 
     #[test]
     fn with_ten_uploader_tags_the_last_give_way() {
-        let theirs: Vec<(String, String)> =
-            (0..10).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let theirs: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
         let merged = merge_tags(
             &theirs,
             &docworker_tags(ObjectStatus::Infected, &ScanVerdict::Clean),
         );
         assert_eq!(merged.tags.len(), MAX_TAGS);
         assert_eq!(merged.dropped, 2);
-        assert_eq!(merged.tags[0], (STATUS_TAG.to_owned(), "infected".to_owned()));
+        assert_eq!(
+            merged.tags[0],
+            (STATUS_TAG.to_owned(), "infected".to_owned())
+        );
         assert_eq!(merged.tags[9], ("k7".to_owned(), "v7".to_owned()));
     }
 }

@@ -219,9 +219,7 @@ mod tests {
                 condition: "check_violation",
                 object: None,
             },
-            Rejection::Infected {
-                signature: text(),
-            },
+            Rejection::Infected { signature: text() },
             Rejection::NotScanned {
                 reason: NotScanned::TooLarge,
             },

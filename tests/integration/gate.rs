@@ -90,7 +90,10 @@ impl PrivateClamd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !pings(&self.tcp()) {
-            assert!(Instant::now() < deadline, "private clamd did not answer PING");
+            assert!(
+                Instant::now() < deadline,
+                "private clamd did not answer PING"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -241,7 +244,10 @@ async fn clamd_finds_eicar_alone_in_a_pdf_and_inside_a_docx_and_passes_clean_fil
     let mut pdf = docworker_shared::fixtures::pdf();
     pdf.extend_from_slice(EICAR);
     let in_pdf = scan(&scanner, &pdf, 64 << 10).await;
-    assert!(signature(&in_pdf).starts_with("Docworker.Test.EICAR_NDB-1"), "{in_pdf:?}");
+    assert!(
+        signature(&in_pdf).starts_with("Docworker.Test.EICAR_NDB-1"),
+        "{in_pdf:?}"
+    );
 
     let docx = docx_with(EICAR);
     assert!(
@@ -253,7 +259,10 @@ async fn clamd_finds_eicar_alone_in_a_pdf_and_inside_a_docx_and_passes_clean_fil
 
     let marked = [b"notes: ".as_slice(), MARKER, b" end"].concat();
     let custom = scan(&scanner, &marked, 5).await;
-    assert!(signature(&custom).starts_with("Docworker.Test.Marker-1"), "{custom:?}");
+    assert!(
+        signature(&custom).starts_with("Docworker.Test.Marker-1"),
+        "{custom:?}"
+    );
 
     assert_eq!(
         scan(&scanner, &docworker_shared::fixtures::pdf(), 64 << 10).await,
@@ -306,7 +315,11 @@ async fn objects_above_the_limit_are_not_scanned_too_large_whether_the_worker_or
 
     // clamd's own limit below the worker's: clamd's refusal is read as too large.
     let clamd = PrivateClamd::start("1M");
-    let trusting = scanner(ClamdAddr::Tcp(clamd.tcp()), 8 << 20, Duration::from_secs(30));
+    let trusting = scanner(
+        ClamdAddr::Tcp(clamd.tcp()),
+        8 << 20,
+        Duration::from_secs(30),
+    );
     let big = vec![b'a'; 3 << 20];
     let verdict = scan(&trusting, &big, 64 << 10).await;
     assert_eq!(verdict, ScanVerdict::NotScanned(NotScanned::TooLarge));
@@ -315,7 +328,11 @@ async fn objects_above_the_limit_are_not_scanned_too_large_whether_the_worker_or
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_clamd_is_unavailable_a_frozen_one_times_out_and_both_recover() {
     let mut clamd = PrivateClamd::start("10M");
-    let scanner = scanner(ClamdAddr::Tcp(clamd.tcp()), 10 << 20, Duration::from_secs(2));
+    let scanner = scanner(
+        ClamdAddr::Tcp(clamd.tcp()),
+        10 << 20,
+        Duration::from_secs(2),
+    );
     assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
 
     clamd.stop();
@@ -333,7 +350,10 @@ async fn a_stopped_clamd_is_unavailable_a_frozen_one_times_out_and_both_recover(
     let started = Instant::now();
     let frozen = scan(&scanner, &vec![b'a'; 4 << 20], 64 << 10).await;
     assert_eq!(frozen, ScanVerdict::NotScanned(NotScanned::Timeout));
-    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the timeout"
+    );
     clamd.freeze(false);
     assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
 }
@@ -389,16 +409,24 @@ async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_ch
         .expect("PutObject")
         .version_id
         .expect("versioned");
-    let second = stack.put(key, b"newer".to_vec(), None, &[]).await.version_id;
+    let second = stack
+        .put(key, b"newer".to_vec(), None, &[])
+        .await
+        .version_id;
     let target = Target {
         bucket: &stack.bucket,
         key,
         version_id: Some(&first),
     };
 
-    let written = tag::tag(&stack.s3, target, ObjectStatus::Finalized, &ScanVerdict::Clean)
-        .await
-        .expect("tag");
+    let written = tag::tag(
+        &stack.s3,
+        target,
+        ObjectStatus::Finalized,
+        &ScanVerdict::Clean,
+    )
+    .await
+    .expect("tag");
     assert_eq!(written, Tagged::Written);
     assert_eq!(
         tags_of(&stack, key, Some(&first)).await,
@@ -415,9 +443,14 @@ async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_ch
         "only the version read is tagged"
     );
 
-    let again = tag::tag(&stack.s3, target, ObjectStatus::Finalized, &ScanVerdict::Clean)
-        .await
-        .expect("tag again");
+    let again = tag::tag(
+        &stack.s3,
+        target,
+        ObjectStatus::Finalized,
+        &ScanVerdict::Clean,
+    )
+    .await
+    .expect("tag again");
     assert_eq!(again, Tagged::Unchanged, "a redelivery rewrites nothing");
 
     let infected = ScanVerdict::Infected {
@@ -465,9 +498,14 @@ async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is
         key,
         version_id: None,
     };
-    tag::tag(&stack.s3, target, ObjectStatus::Rejected, &ScanVerdict::Clean)
-        .await
-        .expect("tag");
+    tag::tag(
+        &stack.s3,
+        target,
+        ObjectStatus::Rejected,
+        &ScanVerdict::Clean,
+    )
+    .await
+    .expect("tag");
     let tags = tags_of(&stack, key, None).await;
     assert_eq!(tags.len(), 10);
     assert!(tags.contains(&(STATUS_TAG.to_owned(), "rejected".to_owned())));
@@ -477,9 +515,14 @@ async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is
 
     stack.delete_object(key).await;
     assert_eq!(
-        tag::tag(&stack.s3, target, ObjectStatus::Rejected, &ScanVerdict::Clean)
-            .await
-            .expect("a gone object is no failure"),
+        tag::tag(
+            &stack.s3,
+            target,
+            ObjectStatus::Rejected,
+            &ScanVerdict::Clean
+        )
+        .await
+        .expect("a gone object is no failure"),
         Tagged::Gone
     );
 }

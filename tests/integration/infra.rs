@@ -389,10 +389,10 @@ fn the_bucket_policy_denies_the_download_role_every_object_not_tagged_finalized(
     use docworker_shared::gate::{ObjectStatus, STATUS_TAG};
 
     let template = json("infra/aws/docworker.json");
-    let statements = template["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]
-        ["Statement"]
-        .as_array()
-        .expect("bucket policy statements");
+    let statements =
+        template["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("bucket policy statements");
     let deny = statements
         .iter()
         .find(|s| s["Sid"] == "DownloadOnlyFinalized")
@@ -405,14 +405,20 @@ fn the_bucket_policy_denies_the_download_role_every_object_not_tagged_finalized(
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(actions, BTreeSet::from(["s3:GetObject", "s3:GetObjectVersion"]));
+    assert_eq!(
+        actions,
+        BTreeSet::from(["s3:GetObject", "s3:GetObjectVersion"])
+    );
     assert_eq!(
         deny["Resource"]["Fn::Sub"],
         "arn:${AWS::Partition}:s3:::${AWS::StackName}-documents-${AWS::AccountId}/*"
     );
     let condition = deny["Condition"].as_object().expect("conditions");
     assert_eq!(
-        condition.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        condition
+            .keys()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from(["ArnLike", "ArnNotEquals", "StringNotEquals"]),
         "nothing else may narrow the deny"
     );
@@ -460,7 +466,11 @@ fn the_task_runs_clamd_beside_the_worker_and_starts_the_worker_once_clamd_answer
         worker["DependsOn"],
         serde_json::json!([{ "ContainerName": "clamav", "Condition": "HEALTHY" }])
     );
-    assert!(clamav["HealthCheck"]["Command"].to_string().contains("clamdcheck"));
+    assert!(
+        clamav["HealthCheck"]["Command"]
+            .to_string()
+            .contains("clamdcheck")
+    );
     let env = |container: &Value, name: &str| {
         container["Environment"]
             .as_array()
@@ -483,7 +493,10 @@ fn the_task_runs_clamd_beside_the_worker_and_starts_the_worker_once_clamd_answer
     let stream_max: u64 = env(clamav, "CLAMD_CONF_StreamMaxLength")
         .and_then(|v| v.as_str().and_then(|v| v.strip_suffix('M')?.parse().ok()))
         .expect("StreamMaxLength in M");
-    assert!(stream_max << 20 >= scan_max, "clamd must take what the worker sends");
+    assert!(
+        stream_max << 20 >= scan_max,
+        "clamd must take what the worker sends"
+    );
     let reserved: u64 = containers
         .iter()
         .map(|c| c["MemoryReservation"].as_u64().expect("MemoryReservation"))

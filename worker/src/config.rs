@@ -302,7 +302,11 @@ pub struct ScanConfig {
 impl ScanArgs {
     /// `None` when no clamd is named (unset or empty).
     pub fn validate(&self) -> Result<Option<ScanConfig>, ConfigError> {
-        let Some(addr) = self.clamd_addr.as_deref().map(str::trim).filter(|a| !a.is_empty())
+        let Some(addr) = self
+            .clamd_addr
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
         else {
             return Ok(None);
         };
@@ -310,7 +314,9 @@ impl ScanArgs {
             ClamdAddr::Unix(PathBuf::from(addr))
         } else {
             match addr.rsplit_once(':') {
-                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+                Some((host, port))
+                    if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) =>
+                {
                     ClamdAddr::Tcp(addr.to_owned())
                 }
                 _ => {
@@ -896,22 +902,44 @@ mod tests {
     fn clamd_is_named_by_host_and_port_or_by_a_socket_path_and_unset_means_no_scanning() {
         assert!(scan_args(None).validate().unwrap().is_none());
         assert!(scan_args(Some("  ")).validate().unwrap().is_none());
-        let tcp = scan_args(Some("clamd.internal:3310")).validate().unwrap().unwrap();
+        let tcp = scan_args(Some("clamd.internal:3310"))
+            .validate()
+            .unwrap()
+            .unwrap();
         assert_eq!(tcp.addr, ClamdAddr::Tcp("clamd.internal:3310".into()));
         assert_eq!(tcp.timeout, Duration::from_secs(60));
-        assert!(!tcp.allow_unscanned, "unscanned objects are not finalized by default");
-        let unix = scan_args(Some("/run/clamav/clamd.ctl")).validate().unwrap().unwrap();
+        assert!(
+            !tcp.allow_unscanned,
+            "unscanned objects are not finalized by default"
+        );
+        let unix = scan_args(Some("/run/clamav/clamd.ctl"))
+            .validate()
+            .unwrap()
+            .unwrap();
         assert_eq!(unix.addr, ClamdAddr::Unix("/run/clamav/clamd.ctl".into()));
         for bad in ["clamd", "clamd:", ":3310", "clamd:0", "clamd:http"] {
             let message = scan_args(Some(bad)).validate().unwrap_err().to_string();
-            assert!(message.starts_with("DOCWORKER_CLAMD_ADDR"), "{bad}: {message}");
+            assert!(
+                message.starts_with("DOCWORKER_CLAMD_ADDR"),
+                "{bad}: {message}"
+            );
         }
         let mut zero = scan_args(Some("127.0.0.1:3310"));
         zero.scan_timeout_secs = 0;
-        assert!(zero.validate().unwrap_err().to_string().starts_with("DOCWORKER_SCAN_TIMEOUT_SECS"));
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("DOCWORKER_SCAN_TIMEOUT_SECS")
+        );
         let mut huge = scan_args(Some("127.0.0.1:3310"));
         huge.scan_max_bytes = 5 << 30;
-        assert!(huge.validate().unwrap_err().to_string().starts_with("DOCWORKER_SCAN_MAX_BYTES"));
+        assert!(
+            huge.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("DOCWORKER_SCAN_MAX_BYTES")
+        );
     }
 
     fn database(url: &str, mode: Option<SslMode>, root: Option<&str>) -> DatabaseArgs {

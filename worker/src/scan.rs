@@ -167,7 +167,9 @@ enum State {
     },
     /// The connection ended before the stream did (refused, reset, clamd's own error reply):
     /// the task holds why.
-    Ended { task: ScanTask },
+    Ended {
+        task: ScanTask,
+    },
     Decided(NotScanned),
 }
 
@@ -272,5 +274,9 @@ fn record(verdict: &ScanVerdict, elapsed: Duration) {
         }
         _ => {}
     }
-    debug!(verdict = label, elapsed_ms = elapsed.as_millis() as u64, "scan finished");
+    debug!(
+        verdict = label,
+        elapsed_ms = elapsed.as_millis() as u64,
+        "scan finished"
+    );
 }
