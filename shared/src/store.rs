@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, PgPool};
 
+use crate::gate::ScanVerdict;
 use crate::{Document, ObjectFacts, Outcome};
 
 /// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
@@ -67,9 +68,9 @@ INSERT INTO documents AS d (
     status, rejection_reason,
     study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
     patient_id, study_date, transfer_syntax_uid, dicom, integrity,
-    uploaded_at, processed_at, processor_version)
+    uploaded_at, processed_at, processor_version, scan)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29)
+        $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29, $31)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     category              = EXCLUDED.category,
     title                 = COALESCE(d.title, EXCLUDED.title),
@@ -101,9 +102,10 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
                                  ELSE EXCLUDED.uploaded_at END,
     processed_at          = EXCLUDED.processed_at,
     processor_version     = EXCLUDED.processor_version,
+    scan                  = EXCLUDED.scan,
     updated_at            = now()
 "#;
-static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 31));
+static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 32));
 
 const MARK_DELETED: &str = r#"
 INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
@@ -170,11 +172,31 @@ impl DocumentStore {
 
     /// Writes the outcome of processing one object: finalizes or rejects a pending row in place
     /// (keeping what the upload path wrote), or inserts the row. Writing the same outcome twice
-    /// leaves the same row; an outcome older than the row's (by sequencer) is not applied.
+    /// leaves the same row; an outcome older than the row's (by sequencer) is not applied. The
+    /// row says `scan: not configured`: see [`record_scanned`](Self::record_scanned).
     pub async fn record(
         &self,
         facts: &ObjectFacts,
         outcome: &Outcome,
+        processor_version: &str,
+        trail: Trail<'_>,
+    ) -> Result<Applied, sqlx::Error> {
+        self.record_scanned(
+            facts,
+            outcome,
+            &ScanVerdict::NotConfigured,
+            processor_version,
+            trail,
+        )
+        .await
+    }
+
+    /// [`record`](Self::record), with the malware scan's verdict in the row's `scan` column.
+    pub async fn record_scanned(
+        &self,
+        facts: &ObjectFacts,
+        outcome: &Outcome,
+        scan: &ScanVerdict,
         processor_version: &str,
         trail: Trail<'_>,
     ) -> Result<Applied, sqlx::Error> {
@@ -234,6 +256,7 @@ impl DocumentStore {
             .bind(facts.uploaded_at)
             .bind(processor_version)
             .bind(trail.replayed)
+            .bind(scan.row_value())
             .bind(trail.message_id)
             .bind(trail.attempt)
             .bind(trail.elapsed_ms())

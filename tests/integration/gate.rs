@@ -526,3 +526,21 @@ async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is
         Tagged::Gone
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_clamd_the_worker_behaves_as_before_and_the_row_says_scan_not_configured() {
+    let mut stack = Stack::new("noscan").await;
+    stack.start_worker(&[]);
+    let key = "reports/unscanned.pdf";
+    stack
+        .put(
+            key,
+            docworker_shared::fixtures::pdf(),
+            Some("application/pdf"),
+            &[],
+        )
+        .await;
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.scan.as_deref(), Some("not configured"));
+}
