@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use docworker::error::ReaderError;
 use docworker::process::tee::{self, Attached, Decide, Reader, Verdict, Wants};
 use docworker::process::{Pipeline, Processed, fetch};
-use docworker::error::ReaderError;
 use docworker_shared::{DocumentStore, EventKind, ObjectEvent, Trail, fixtures};
 
-use crate::Options;
+use crate::helpers::Options;
 use crate::helpers::Stack;
 
 async fn stack(name: &str) -> Stack {

@@ -901,7 +901,10 @@ mod tests {
         let options = database("postgres://app@db/docworker?sslmode=require", None, None)
             .validate()
             .unwrap();
-        assert!(matches!(options.options().get_ssl_mode(), PgSslMode::Require));
+        assert!(matches!(
+            options.options().get_ssl_mode(),
+            PgSslMode::Require
+        ));
     }
 
     #[test]
@@ -1011,7 +1014,9 @@ mod tests {
     #[test]
     fn a_bad_database_url_is_not_echoed() {
         let message = DatabaseArgs {
-            database_url: Some(DatabaseUrl("postgres://user:s3cret@host:notaport/db".into())),
+            database_url: Some(DatabaseUrl(
+                "postgres://user:s3cret@host:notaport/db".into(),
+            )),
             db_ssl_mode: None,
             db_ssl_root_cert: None,
         }

@@ -55,7 +55,9 @@ fn main() -> ExitCode {
             Err(e) => return config_error(e),
         },
         Command::Migrate(args) => match args.validate() {
-            Ok(database) => runtime.block_on(async { app::migrate(&clients::pool(&database, 1)).await }),
+            Ok(database) => {
+                runtime.block_on(async { app::migrate(&clients::pool(&database, 1)).await })
+            }
             Err(e) => return config_error(e),
         },
     };

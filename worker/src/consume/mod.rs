@@ -381,7 +381,9 @@ impl Consumer {
                 }
                 let disposition = disposition(e.class(), receive_count);
                 match (e.class(), disposition) {
-                    (_, Disposition::Requeue(delay)) => events::Requeueing { error: &e, delay }.emit(),
+                    (_, Disposition::Requeue(delay)) => {
+                        events::Requeueing { error: &e, delay }.emit()
+                    }
                     (Class::AccessDenied, _) => events::LeftForDeadLetter::AccessDenied(&e).emit(),
                     _ => events::LeftForDeadLetter::Failed(&e).emit(),
                 }

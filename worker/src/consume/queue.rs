@@ -6,9 +6,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::observe::names;
 use crate::backoff;
 use crate::error::sdk_error;
+use crate::observe::names;
 
 /// What start-up learns about the queue.
 pub struct QueueFacts {

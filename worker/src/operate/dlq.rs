@@ -14,9 +14,9 @@ use docworker_shared::{DocumentStore, Notification};
 use serde_json::json;
 
 use crate::clients;
-use crate::error::sdk_error;
 use crate::config::{DlqAction, DlqConfig};
 use crate::consume::queue;
+use crate::error::sdk_error;
 
 /// How many messages `stats` looks at to find the oldest (SQS has no such attribute).
 const STATS_SAMPLE: usize = 100;

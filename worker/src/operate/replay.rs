@@ -17,16 +17,16 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
-use docworker_shared::event::{self, REPLAY_ATTRIBUTE};
 use docworker_shared::DocumentStore;
+use docworker_shared::event::{self, REPLAY_ATTRIBUTE};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing::warn;
 
 use crate::clients;
-use crate::error::sdk_error;
 use crate::config::{ReplayArgs, ReplayConfig, ReplayStatus};
+use crate::error::sdk_error;
 
 /// One object to replay.
 struct Selected {

@@ -7,7 +7,7 @@ pub mod tee;
 
 use std::time::Instant;
 
-use docworker_shared::verify::{self, Digested};
+use docworker_shared::verify::{self, Digested, Integrity};
 use docworker_shared::{
     Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
     Rejection, Seen, Trail, category,
@@ -434,8 +434,7 @@ fn decide(
         }))
     };
     let declared = head.content_type.as_deref();
-    let content_type = match verify::check_content(facts.category, &facts.key, declared, detected)
-    {
+    let content_type = match verify::check_content(facts.category, &facts.key, declared, detected) {
         Ok(content_type) => content_type,
         Err(rejection) => return refused(rejection),
     };

@@ -26,7 +26,7 @@ pub(super) enum Fast {
 }
 
 impl Default for Charset {
-    pub(super) fn default() -> Self {
+    fn default() -> Self {
         Charset {
             codec: SpecificCharacterSet::ISO_IR_6,
             fast: Fast::Latin1,
@@ -78,8 +78,10 @@ impl Charset {
 #[cfg(test)]
 mod tests {
     use dicom_core::{Tag, VR};
-    use dicom_encoding::Endianness;
-    use serde_json::json;
+    use dicom_dictionary_std::tags;
+    use dicom_parser::dataset::DataToken;
+
+    use crate::dicom::json::raw;
     use crate::dicom::json::testing::*;
 
     use super::*;

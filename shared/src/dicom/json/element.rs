@@ -285,7 +285,11 @@ pub(super) fn count_values(bytes: &[u8]) -> usize {
 /// Multi-valued text: values split on `\` in the encoded bytes (no character set in DICOM uses
 /// that byte inside a character), each decoded and stripped of its trailing padding. The list is
 /// charged for all its slots before it is made, and made at that size.
-pub(super) fn split(bytes: &[u8], text: &Charset, budget: &Budget) -> Result<Vec<String>, Unreadable> {
+pub(super) fn split(
+    bytes: &[u8],
+    text: &Charset,
+    budget: &Budget,
+) -> Result<Vec<String>, Unreadable> {
     let count = count_values(bytes);
     budget.charge(count as u64 * SLOT)?;
     let mut values = Vec::with_capacity(count);
@@ -316,11 +320,11 @@ pub(super) fn max_chars(vr: VR) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use dicom_core::{Tag, VR};
+    use dicom_dictionary_std::tags;
     use dicom_encoding::Endianness;
     use serde_json::json;
-    use crate::dicom::json::testing::*;
 
-    use super::*;
+    use crate::dicom::json::testing::*;
 
     #[test]
     fn a_number_cut_short_is_refused_naming_the_element() {

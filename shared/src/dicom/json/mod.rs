@@ -249,9 +249,12 @@ fn raw(value: &PrimitiveValue) -> Cow<'_, [u8]> {
 
 #[cfg(test)]
 mod tests {
-    use dicom_core::{Tag, VR};
+    use dicom_core::{Length, Tag, VR};
     use dicom_encoding::Endianness;
     use serde_json::json;
+
+    use super::element::SLOT;
+    use crate::dicom::MAX_INLINE_BINARY;
     use crate::dicom::json::testing::*;
 
     use super::*;

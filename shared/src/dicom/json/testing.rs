@@ -74,3 +74,6 @@ pub(super) fn refused(parts: impl IntoIterator<Item = Vec<Token>>) -> String {
         Ok(written) => panic!("written: {}", written.json),
     }
 }
+
+/// A DS attribute (Pixel Bandwidth).
+pub(super) const DS: Tag = Tag(0x0018, 0x0080);

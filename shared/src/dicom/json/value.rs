@@ -58,7 +58,11 @@ pub(super) enum Number {
 /// DS and IS hold numbers written as text; the JSON model carries them as numbers (Table
 /// F.2.3-1). A value that does not parse stays a string rather than being lost; an empty one is
 /// null, and a value that is all nulls is left out.
-pub(super) fn decimal_strings(values: &[String], out: &mut Json, parse: impl Fn(&str) -> Option<Number>) {
+pub(super) fn decimal_strings(
+    values: &[String],
+    out: &mut Json,
+    parse: impl Fn(&str) -> Option<Number>,
+) {
     if values.iter().all(|value| trimmed(value).is_empty()) {
         return;
     }
@@ -165,13 +169,11 @@ pub(super) fn float(n: f64, out: &mut Json) {
 #[cfg(test)]
 mod tests {
     use dicom_core::{Tag, VR};
+    use dicom_dictionary_std::tags;
     use dicom_encoding::Endianness;
     use serde_json::json;
+
     use crate::dicom::json::testing::*;
-
-    use super::*;
-
-    const DS: Tag = Tag(0x0018, 0x0080);
 
     #[test]
     fn decimal_and_integer_strings_become_numbers() {

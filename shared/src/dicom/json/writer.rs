@@ -186,6 +186,8 @@ pub(super) const fn any_to_escape(word: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use dicom_core::VR;
+
     use crate::dicom::json::testing::*;
 
     use super::*;

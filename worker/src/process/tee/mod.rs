@@ -46,7 +46,8 @@ impl Body for ByteStream {
 pub struct Prefix<'a> {
     /// The first [`SNIFF_LEN`] bytes, or the whole object when it is shorter.
     pub bytes: &'a [u8],
-    /// The object ended within the prefix.
+    /// The object is shorter than a prefix: these bytes are all of it. (One of exactly
+    /// [`SNIFF_LEN`] bytes is not known to have ended when its readers are chosen.)
     pub whole_object: bool,
 }
 
@@ -286,7 +287,7 @@ mod tests {
         }
     }
 
-    fn body(len: usize, chunk: usize) -> (Vec<u8>, Chunked) {
+    fn chunked(len: usize, chunk: usize) -> (Vec<u8>, Chunked) {
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let chunks: Vec<Bytes> = bytes.chunks(chunk).map(Bytes::copy_from_slice).collect();
         (bytes, Chunked(chunks.into_iter()))
@@ -294,10 +295,15 @@ mod tests {
 
     #[tokio::test]
     async fn every_reader_sees_every_byte_in_order_whatever_the_prefix() {
-        for (len, chunk) in [(10, 3), (SNIFF_LEN, 1000), (SNIFF_LEN + 1, 4096), (300_000, 7777)] {
-            let (bytes, body) = body(len, chunk);
+        for (len, chunk) in [
+            (10, 3),
+            (SNIFF_LEN, 1000),
+            (SNIFF_LEN + 1, 4096),
+            (300_000, 7777),
+        ] {
+            let (bytes, body) = chunked(len, chunk);
             let ((count, copy), streamed) = stream("b", "k", body, |prefix, readers| {
-                assert_eq!(prefix.whole_object, len <= SNIFF_LEN, "{len}");
+                assert_eq!(prefix.whole_object, len < SNIFF_LEN, "{len}");
                 let queue = Queue {
                     batch_bytes: 10_000,
                     batches: 1,
@@ -319,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_on_a_task_may_stop_early_and_its_error_stops_the_download() {
-        let (_, body) = body(200_000, 1000);
+        let (_, body) = chunked(200_000, 1000);
         let queue = Queue {
             batch_bytes: 0,
             batches: 2,
@@ -336,7 +342,7 @@ mod tests {
         assert_eq!(first.get().unwrap(), Some(1000));
         assert_eq!(count.get().unwrap(), 200_000, "the others read on");
 
-        let (_, body) = body(200_000, 1000);
+        let (_, body) = chunked(200_000, 1000);
         let failed = stream("b", "k", body, |_, readers| {
             let (failing, _) = Attached::on_task("scanner", queue, |mut chunks| async move {
                 chunks.next().await;
