@@ -153,7 +153,7 @@ def main():
         DOCWORKER_METRICS_ADDR="127.0.0.1:0",
         DOCWORKER_LOG_FORMAT="json",
         DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
-        RUST_LOG="info,docworker::pipeline=debug",
+        RUST_LOG="info,docworker::process=debug",
         DOCWORKER_CLAMD_ADDR="",
     )
     clamd = None

@@ -43,11 +43,11 @@ impl ObjectStatus {
         }
     }
 
-    /// The tag for a settled row: `None` for rows that describe no object to tag (pending,
-    /// deleted).
-    pub fn of(status: Status, scan: &ScanVerdict) -> Option<ObjectStatus> {
+    /// The tag for a settled row (`scan` is `None` when no byte was read): `None` for rows that
+    /// describe no object to tag (pending, deleted).
+    pub fn of(status: Status, scan: Option<&ScanVerdict>) -> Option<ObjectStatus> {
         match (status, scan) {
-            (Status::Rejected, ScanVerdict::Infected { .. }) => Some(ObjectStatus::Infected),
+            (Status::Rejected, Some(ScanVerdict::Infected { .. })) => Some(ObjectStatus::Infected),
             (Status::Rejected, _) => Some(ObjectStatus::Rejected),
             (Status::Finalized, _) => Some(ObjectStatus::Finalized),
             (Status::Pending | Status::Deleted, _) => None,
@@ -245,6 +245,30 @@ pub fn signature_name(raw: &str) -> String {
         .collect()
 }
 
+/// How a tagging ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagged {
+    /// PutObjectTagging wrote the merged set.
+    Written,
+    /// The object already carried these tags (a redelivery or replay): nothing written.
+    Unchanged,
+    /// The version is gone (deleted since it was read): nothing left to tag.
+    Gone,
+}
+
+impl Tagged {
+    /// Every label of the tag-writes counter, `failed` included. Keep in step with `label`.
+    pub const LABELS: &'static [&'static str] = &["written", "unchanged", "gone", "failed"];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tagged::Written => "written",
+            Tagged::Unchanged => "unchanged",
+            Tagged::Gone => "gone",
+        }
+    }
+}
+
 /// The object's tag set after docworker writes its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergedTags {
@@ -285,12 +309,14 @@ pub fn merge_tags(existing: &[(String, String)], ours: &[(&str, &str)]) -> Merge
     }
 }
 
-/// docworker's two tags for a settled object.
+/// docworker's two tags for a settled object; `scan` is `None` for an object refused before any
+/// of its bytes were read (too large, empty), which is `not-scanned`.
 pub fn docworker_tags(
     status: ObjectStatus,
-    scan: &ScanVerdict,
+    scan: Option<&ScanVerdict>,
 ) -> [(&'static str, &'static str); 2] {
-    [(STATUS_TAG, status.as_str()), (SCAN_TAG, scan.tag_value())]
+    let scanned = scan.map_or("not-scanned", ScanVerdict::tag_value);
+    [(STATUS_TAG, status.as_str()), (SCAN_TAG, scanned)]
 }
 
 #[cfg(test)]
@@ -396,19 +422,22 @@ mod tests {
             signature: "X".into(),
         };
         assert_eq!(
-            ObjectStatus::of(Status::Rejected, &infected),
+            ObjectStatus::of(Status::Rejected, Some(&infected)),
             Some(ObjectStatus::Infected)
         );
         assert_eq!(
-            ObjectStatus::of(Status::Rejected, &ScanVerdict::Clean),
+            ObjectStatus::of(Status::Rejected, None),
             Some(ObjectStatus::Rejected)
         );
         assert_eq!(
-            ObjectStatus::of(Status::Finalized, &ScanVerdict::NotConfigured),
+            ObjectStatus::of(Status::Finalized, Some(&ScanVerdict::NotConfigured)),
             Some(ObjectStatus::Finalized)
         );
-        assert_eq!(ObjectStatus::of(Status::Deleted, &ScanVerdict::Clean), None);
-        assert_eq!(ObjectStatus::of(Status::Pending, &ScanVerdict::Clean), None);
+        assert_eq!(
+            ObjectStatus::of(Status::Deleted, Some(&ScanVerdict::Clean)),
+            None
+        );
+        assert_eq!(ObjectStatus::of(Status::Pending, None), None);
     }
 
     #[test]
@@ -447,7 +476,7 @@ mod tests {
 
     #[test]
     fn tags_merge_with_the_uploaders_and_replace_docworkers_own() {
-        let ours = docworker_tags(ObjectStatus::Finalized, &ScanVerdict::Clean);
+        let ours = docworker_tags(ObjectStatus::Finalized, Some(&ScanVerdict::Clean));
         let merged = merge_tags(&pairs(&[("project", "x"), (STATUS_TAG, "rejected")]), &ours);
         assert_eq!(
             merged.tags,
@@ -473,10 +502,7 @@ mod tests {
         let theirs: Vec<(String, String)> = (0..10)
             .map(|i| (format!("k{i}"), format!("v{i}")))
             .collect();
-        let merged = merge_tags(
-            &theirs,
-            &docworker_tags(ObjectStatus::Infected, &ScanVerdict::Clean),
-        );
+        let merged = merge_tags(&theirs, &docworker_tags(ObjectStatus::Infected, None));
         assert_eq!(merged.tags.len(), MAX_TAGS);
         assert_eq!(merged.dropped, 2);
         assert_eq!(

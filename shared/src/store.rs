@@ -184,19 +184,20 @@ impl DocumentStore {
         self.record_scanned(
             facts,
             outcome,
-            &ScanVerdict::NotConfigured,
+            Some(&ScanVerdict::NotConfigured),
             processor_version,
             trail,
         )
         .await
     }
 
-    /// [`record`](Self::record), with the malware scan's verdict in the row's `scan` column.
+    /// [`record`](Self::record), with the malware scan's verdict in the row's `scan` column
+    /// (`None`, NULL: refused before any byte was read, so not scanned).
     pub async fn record_scanned(
         &self,
         facts: &ObjectFacts,
         outcome: &Outcome,
-        scan: &ScanVerdict,
+        scan: Option<&ScanVerdict>,
         processor_version: &str,
         trail: Trail<'_>,
     ) -> Result<Applied, sqlx::Error> {
@@ -256,7 +257,7 @@ impl DocumentStore {
             .bind(facts.uploaded_at)
             .bind(processor_version)
             .bind(trail.replayed)
-            .bind(scan.row_value())
+            .bind(scan.map(ScanVerdict::row_value))
             .bind(trail.message_id)
             .bind(trail.attempt)
             .bind(trail.elapsed_ms())

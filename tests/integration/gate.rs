@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use docworker::config::{ClamdAddr, ScanConfig};
-use docworker::scan::Scanner;
-use docworker::tag::{self, Tagged, Target};
+use docworker::process::tag::{self, Target};
+use docworker::scanner::Scanner;
 use docworker_shared::fixtures::EICAR;
-use docworker_shared::gate::{NotScanned, ObjectStatus, SCAN_TAG, STATUS_TAG, ScanVerdict};
+use docworker_shared::gate::{NotScanned, ObjectStatus, SCAN_TAG, STATUS_TAG, ScanVerdict, Tagged};
 
 use crate::helpers::{Stack, env_or};
 
@@ -417,13 +417,14 @@ async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_ch
         bucket: &stack.bucket,
         key,
         version_id: Some(&first),
+        tags: None,
     };
 
     let written = tag::tag(
         &stack.s3,
         target,
         ObjectStatus::Finalized,
-        &ScanVerdict::Clean,
+        Some(&ScanVerdict::Clean),
     )
     .await
     .expect("tag");
@@ -447,7 +448,7 @@ async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_ch
         &stack.s3,
         target,
         ObjectStatus::Finalized,
-        &ScanVerdict::Clean,
+        Some(&ScanVerdict::Clean),
     )
     .await
     .expect("tag again");
@@ -456,7 +457,7 @@ async fn tags_merge_with_the_uploaders_on_the_version_read_and_rewriting_them_ch
     let infected = ScanVerdict::Infected {
         signature: "Docworker.Test.EICAR_NDB-1.UNOFFICIAL".into(),
     };
-    tag::tag(&stack.s3, target, ObjectStatus::Infected, &infected)
+    tag::tag(&stack.s3, target, ObjectStatus::Infected, Some(&infected))
         .await
         .expect("retag");
     assert_eq!(
@@ -497,12 +498,13 @@ async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is
         bucket: &stack.bucket,
         key,
         version_id: None,
+        tags: None,
     };
     tag::tag(
         &stack.s3,
         target,
         ObjectStatus::Rejected,
-        &ScanVerdict::Clean,
+        Some(&ScanVerdict::Clean),
     )
     .await
     .expect("tag");
@@ -519,7 +521,7 @@ async fn an_uploader_using_all_ten_tags_loses_the_last_two_and_a_gone_version_is
             &stack.s3,
             target,
             ObjectStatus::Rejected,
-            &ScanVerdict::Clean
+            Some(&ScanVerdict::Clean)
         )
         .await
         .expect("a gone object is no failure"),
@@ -543,4 +545,199 @@ async fn without_a_clamd_the_worker_behaves_as_before_and_the_row_says_scan_not_
     let row = stack.wait_settled(key).await;
     assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
     assert_eq!(row.scan.as_deref(), Some("not configured"));
+    let tags = wait_tags(&stack, key).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("finalized"));
+    assert_eq!(tag(&tags, SCAN_TAG), Some("not-configured"));
+    let (_, ready) = stack.http_get("/readyz").await;
+    assert!(!ready.contains("scanner"), "{ready}");
+}
+
+/// Waits until the object carries a `docworker-status` tag (written right after the row).
+async fn wait_tags(stack: &Stack, key: &str) -> Vec<(String, String)> {
+    let deadline = Instant::now() + crate::helpers::WAIT;
+    loop {
+        let tags = tags_of(stack, key, None).await;
+        if tags.iter().any(|(k, _)| k == STATUS_TAG) {
+            return tags;
+        }
+        assert!(Instant::now() < deadline, "{key} was never tagged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eicar_as_a_pdf_and_inside_a_docx_is_refused_naming_the_signature_and_tagged_infected() {
+    let mut stack = Stack::new("gatepipe").await;
+    let clamd = shared_clamd();
+    stack.start_worker(&[("DOCWORKER_CLAMD_ADDR", clamd.as_str())]);
+    let (pdf, docx, clean) = (
+        "reports/invoice.pdf",
+        "reports/letter.docx",
+        "reports/discharge.pdf",
+    );
+    stack
+        .put(pdf, EICAR.to_vec(), Some("application/pdf"), &[])
+        .await;
+    stack
+        .put(
+            docx,
+            docx_with(EICAR),
+            Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            &[],
+        )
+        .await;
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(clean)
+        .body(docworker_shared::fixtures::pdf().into())
+        .content_type("application/pdf")
+        .tagging("clinic=north")
+        .send()
+        .await
+        .expect("PutObject with the uploader's tag");
+
+    for key in [pdf, docx] {
+        let row = stack.wait_settled(key).await;
+        assert_eq!(row.status, "rejected", "{key}");
+        let reason = row.rejection_reason.unwrap_or_default();
+        assert!(
+            reason.starts_with("malware found by the scanner: Docworker.Test.EICAR"),
+            "{key}: malware takes precedence over the type mismatch: {reason}"
+        );
+        assert_eq!(row.scan.as_deref(), Some("infected"));
+        let tags = wait_tags(&stack, key).await;
+        assert_eq!(tag(&tags, STATUS_TAG), Some("infected"), "{key}");
+        assert_eq!(tag(&tags, SCAN_TAG), Some("infected"), "{key}");
+    }
+    let row = stack.wait_settled(clean).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.scan.as_deref(), Some("clean"));
+    let tags = wait_tags(&stack, clean).await;
+    assert_eq!(
+        tags,
+        pairs(&[
+            ("clinic", "north"),
+            (STATUS_TAG, "finalized"),
+            (SCAN_TAG, "clean")
+        ]),
+        "merged with the uploader's own"
+    );
+    let log = stack.worker_log();
+    assert!(
+        log.contains("Docworker.Test.EICAR"),
+        "the log names the signature"
+    );
+
+    // A redelivered event whose row is settled writes the tags again.
+    stack
+        .s3
+        .delete_object_tagging()
+        .bucket(&stack.bucket)
+        .key(clean)
+        .send()
+        .await
+        .expect("DeleteObjectTagging");
+    let size = docworker_shared::fixtures::pdf().len() as u64;
+    let etag = stack
+        .s3
+        .head_object()
+        .bucket(&stack.bucket)
+        .key(clean)
+        .send()
+        .await
+        .expect("HeadObject")
+        .e_tag
+        .expect("ETag");
+    stack
+        .send(&crate::helpers::created_event(&stack.bucket, clean, size, &etag).to_string())
+        .await;
+    let tags = wait_tags(&stack, clean).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("finalized"));
+    let metrics = stack.http_get("/metrics").await.1;
+    assert!(
+        metrics.contains("docworker_scans_total{verdict=\"infected\"} 2"),
+        "{metrics}"
+    );
+    let (status, ready) = stack.http_get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(ready.contains("scanner: true"), "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_clamd_stopped_nothing_is_finalized_and_objects_finish_once_it_returns() {
+    let mut clamd = PrivateClamd::start("10M");
+    let mut stack = Stack::new("gatedown").await;
+    let addr = clamd.tcp();
+    stack.start_worker(&[("DOCWORKER_CLAMD_ADDR", addr.as_str())]);
+    stack.wait_log("scanning every object with clamd").await;
+    clamd.stop();
+    let key = "reports/while-down.pdf";
+    stack
+        .put(
+            key,
+            docworker_shared::fixtures::pdf(),
+            Some("application/pdf"),
+            &[],
+        )
+        .await;
+    stack.wait_log("scanner unavailable: not receiving").await;
+    assert!(
+        stack.document(key).await.is_none(),
+        "never finalized unscanned"
+    );
+    let (status, ready) = stack.http_get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(ready.contains("scanner: false"), "{ready}");
+    clamd.resume();
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.scan.as_deref(), Some("clean"));
+    assert_eq!(
+        tag(&wait_tags(&stack, key).await, STATUS_TAG),
+        Some("finalized")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_above_the_scan_limit_is_rejected_unless_unscanned_objects_are_allowed() {
+    let mut stack = Stack::new("gatebig").await;
+    let clamd = shared_clamd();
+    let key = "reports/big.txt";
+    let body = vec![b'a'; 64 << 10];
+    stack.start_worker(&[
+        ("DOCWORKER_CLAMD_ADDR", clamd.as_str()),
+        ("DOCWORKER_SCAN_MAX_BYTES", "4096"),
+    ]);
+    stack.put(key, body.clone(), Some("text/plain"), &[]).await;
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "rejected");
+    assert_eq!(
+        row.rejection_reason.as_deref(),
+        Some("not scanned (too large), and unscanned objects are not finalized")
+    );
+    assert_eq!(row.scan.as_deref(), Some("not scanned: too large"));
+    let tags = wait_tags(&stack, key).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("rejected"));
+    assert_eq!(tag(&tags, SCAN_TAG), Some("not-scanned"));
+    stack.stop_worker();
+
+    stack.start_worker(&[
+        ("DOCWORKER_CLAMD_ADDR", clamd.as_str()),
+        ("DOCWORKER_SCAN_MAX_BYTES", "4096"),
+        ("DOCWORKER_SCAN_ALLOW_UNSCANNED", "true"),
+    ]);
+    let allowed = "reports/big-allowed.txt";
+    stack.put(allowed, body, Some("text/plain"), &[]).await;
+    let row = stack.wait_settled(allowed).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.scan.as_deref(), Some("not scanned: too large"));
+    let tags = wait_tags(&stack, allowed).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("finalized"));
+    assert_eq!(tag(&tags, SCAN_TAG), Some("not-scanned"));
 }

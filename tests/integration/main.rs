@@ -10,6 +10,7 @@ mod faults;
 mod gate;
 mod helpers;
 mod iam;
+mod in_process;
 
 mod hostile;
 mod infra;

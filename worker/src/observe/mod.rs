@@ -1,5 +1,9 @@
 //! What operators watch: Prometheus metrics on `/metrics`, liveness on `/healthz`, readiness on
-//! `/readyz` (database answers, queue reachable, not shutting down).
+//! `/readyz` (database answers, queue reachable, clamd answers when configured, not shutting
+//! down).
+
+pub mod events;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::poller::LONG_POLL_WAIT;
+use crate::scanner::Scanner;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
@@ -37,10 +41,14 @@ pub mod names {
     pub const QUEUE_MESSAGES: &str = "docworker_queue_messages";
     pub const NO_REDRIVE_POLICY: &str = "docworker_queue_without_redrive_policy";
     pub const READY: &str = "docworker_ready";
+    pub const TAG_WRITES: &str = "docworker_tag_writes_total";
+    pub const TAGS_DROPPED: &str = "docworker_tags_dropped_total";
+    pub use crate::scanner::names::{SCAN_SECONDS, SCANNER_AVAILABLE, SCANS};
 }
 
-/// Installs the Prometheus recorder for the process.
-pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+/// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
+/// settle with (the pipeline's), so that each series starts at 0.
+pub fn install_metrics(outcomes: &[&'static str]) -> anyhow::Result<PrometheusHandle> {
     let buckets = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
     ];
@@ -48,7 +56,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
         .install_recorder()?;
     describe();
-    start_at_zero();
+    start_at_zero(outcomes);
     Ok(handle)
 }
 
@@ -123,17 +131,40 @@ fn describe() {
     );
     describe_gauge!(
         names::READY,
-        "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
+        "1 while /readyz would answer 200 (database answers, queue reachable, clamd answers when configured, not shutting down), else 0; evaluated at each scrape and probe"
+    );
+    describe_counter!(
+        names::SCANS,
+        Unit::Count,
+        "Objects scanned by clamd, by verdict (clean, infected, unavailable, too_large, timeout)"
+    );
+    describe_histogram!(
+        names::SCAN_SECONDS,
+        Unit::Seconds,
+        "Time from an object's first chunk sent to clamd to its verdict (the scan overlaps the download)"
+    );
+    describe_gauge!(
+        names::SCANNER_AVAILABLE,
+        "1 while clamd answers (its last ping or scan got a reply), else 0; exported only with DOCWORKER_CLAMD_ADDR"
+    );
+    describe_counter!(
+        names::TAG_WRITES,
+        Unit::Count,
+        "Objects tagged with their docworker-status after the row committed, by outcome (written, unchanged, gone, failed after the in-process retries)"
+    );
+    describe_counter!(
+        names::TAGS_DROPPED,
+        Unit::Count,
+        "Uploader tags dropped to make room for docworker's within S3's limit of 10 per object"
     );
 }
 
 /// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
 /// series, so rates and alerts read 0 instead of "no data" until the first increment.
-fn start_at_zero() {
+fn start_at_zero(outcomes: &[&'static str]) {
     use docworker_shared::{EventError, Rejection};
 
     use crate::error::ProcessError;
-    use crate::pipeline::Processed;
     for name in [
         names::RECEIVE_REQUESTS,
         names::MESSAGES_RECEIVED,
@@ -143,7 +174,7 @@ fn start_at_zero() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    for outcome in Processed::LABELS {
+    for outcome in outcomes {
         metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
     }
     for reason in Rejection::LABELS {
@@ -157,11 +188,23 @@ fn start_at_zero() {
     for reason in EventError::LABELS.iter().chain(ProcessError::LABELS) {
         metrics::counter!(names::POISON_MESSAGES, "reason" => *reason).increment(0);
     }
+    for verdict in docworker_shared::gate::ScanVerdict::LABELS {
+        metrics::counter!(names::SCANS, "verdict" => *verdict).increment(0);
+    }
+    for outcome in docworker_shared::gate::Tagged::LABELS {
+        metrics::counter!(names::TAG_WRITES, "outcome" => *outcome).increment(0);
+    }
+    metrics::counter!(names::TAGS_DROPPED).increment(0);
     metrics::gauge!(names::IN_FLIGHT).set(0.0);
     // Registered so that they render with empty buckets before the first object.
     let _ = metrics::histogram!(names::PROCESSING_SECONDS);
     let _ = metrics::histogram!(names::LAG_SECONDS);
+    let _ = metrics::histogram!(names::SCAN_SECONDS);
 }
+
+/// SQS's maximum long-poll wait, which the consumer polls with: fewer empty receives, and
+/// messages arrive as soon as they exist. Readiness judges an open poll by it.
+pub const LONG_POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
 /// attempt of every SQS call (start-up's GetQueueAttributes, receives, deletes, heartbeats, depth
@@ -269,6 +312,8 @@ struct AppState {
     process: metrics_process::Collector,
     readiness: Arc<Readiness>,
     store: DocumentStore,
+    /// Pinged by each readiness check when scanning is configured.
+    scanner: Option<Scanner>,
 }
 
 /// Binds the address (failing start-up if it cannot) and serves until shutdown.
@@ -277,6 +322,7 @@ pub async fn serve(
     metrics: PrometheusHandle,
     readiness: Arc<Readiness>,
     store: DocumentStore,
+    scanner: Option<Scanner>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = TcpListener::bind(addr)
@@ -296,6 +342,7 @@ pub async fn serve(
             metrics,
             readiness,
             store,
+            scanner,
         });
     Ok(tokio::spawn(async move {
         let server = axum::serve(listener, app)
@@ -332,9 +379,18 @@ async fn check(state: &AppState) -> (bool, String) {
     );
     let queue = readiness.queue_ready(Instant::now());
     let stopping = readiness.shutting_down.load(Ordering::Acquire);
-    let ready = database && queue && !stopping;
+    // Without clamd nothing can be finalized: a configured scanner must answer too.
+    let scanner = match &state.scanner {
+        Some(scanner) => Some(scanner.ping().await),
+        None => None,
+    };
+    let ready = database && queue && !stopping && scanner != Some(false);
     metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
-    let body = format!("database: {database}\nqueue: {queue}\nshutting_down: {stopping}\n");
+    let mut body = format!("database: {database}\nqueue: {queue}\n");
+    if let Some(scanner) = scanner {
+        body.push_str(&format!("scanner: {scanner}\n"));
+    }
+    body.push_str(&format!("shutting_down: {stopping}\n"));
     (ready, body)
 }
 

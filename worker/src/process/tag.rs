@@ -12,62 +12,14 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Tag, Tagging};
 use backon::{ExponentialBuilder, Retryable};
-use docworker_shared::gate::{self, ObjectStatus, ScanVerdict};
+use docworker_shared::gate::{self, ObjectStatus, ScanVerdict, Tagged};
 use tracing::warn;
 
-use crate::error::{Class, ProcessError, Settles};
+use crate::error::{Class, ProcessError, Settles, sdk_error};
+use crate::observe::names;
 
 /// Attempts at tagging in process, before the failure is the message's.
 const ATTEMPTS: usize = 4;
-
-/// Metric names, beside the worker's others in `observe::names`.
-pub mod names {
-    pub const TAG_WRITES: &str = "docworker_tag_writes_total";
-    pub const TAGS_DROPPED: &str = "docworker_tags_dropped_total";
-}
-
-/// How a tagging ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tagged {
-    /// PutObjectTagging wrote the merged set.
-    Written,
-    /// The object already carried these tags (a redelivery or replay): nothing written.
-    Unchanged,
-    /// The version is gone (deleted since it was read): nothing left to tag.
-    Gone,
-}
-
-impl Tagged {
-    /// Every label of the tag-writes counter, `failed` included. Keep in step with `label`.
-    pub const LABELS: &'static [&'static str] = &["written", "unchanged", "gone", "failed"];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Tagged::Written => "written",
-            Tagged::Unchanged => "unchanged",
-            Tagged::Gone => "gone",
-        }
-    }
-}
-
-/// Describes the tagging metrics and starts them at 0.
-pub fn describe_metrics() {
-    use metrics::{Unit, describe_counter};
-    describe_counter!(
-        names::TAG_WRITES,
-        Unit::Count,
-        "Objects tagged with their docworker-status after the row committed, by outcome (written, unchanged, gone, failed after the in-process retries)"
-    );
-    describe_counter!(
-        names::TAGS_DROPPED,
-        Unit::Count,
-        "Uploader tags dropped to make room for docworker's within S3's limit of 10 per object"
-    );
-    for outcome in Tagged::LABELS {
-        metrics::counter!(names::TAG_WRITES, "outcome" => *outcome).absolute(0);
-    }
-    metrics::counter!(names::TAGS_DROPPED).absolute(0);
-}
 
 /// The object version to tag: the one whose bytes were read.
 #[derive(Debug, Clone, Copy)]
@@ -76,15 +28,20 @@ pub struct Target<'a> {
     pub key: &'a str,
     /// `None` on an unversioned bucket.
     pub version_id: Option<&'a str>,
+    /// How many tags the version has, when GetObject said (`x-amz-tagging-count`, sent only
+    /// when there are some): with none, there is nothing to merge and GetObjectTagging is
+    /// skipped.
+    pub tags: Option<u32>,
 }
 
-/// Tags the object with its status and scan verdict, merged with its existing tags; retried in
-/// process with backoff and jitter when S3 fails transiently.
+/// Tags the object with its status and scan verdict (`None`: refused before any byte was read,
+/// so not scanned), merged with its existing tags; retried in process with backoff and jitter
+/// when S3 fails transiently.
 pub async fn tag(
     s3: &aws_sdk_s3::Client,
     target: Target<'_>,
     status: ObjectStatus,
-    scan: &ScanVerdict,
+    scan: Option<&ScanVerdict>,
 ) -> Result<Tagged, ProcessError> {
     let backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
@@ -110,22 +67,26 @@ async fn tag_once(
     s3: &aws_sdk_s3::Client,
     target: Target<'_>,
     status: ObjectStatus,
-    scan: &ScanVerdict,
+    scan: Option<&ScanVerdict>,
 ) -> Result<Tagged, ProcessError> {
-    let existing = match s3
-        .get_object_tagging()
-        .bucket(target.bucket)
-        .key(target.key)
-        .set_version_id(target.version_id.map(str::to_owned))
-        .send()
-        .await
-    {
-        Ok(output) => output
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect::<Vec<_>>(),
-        Err(e) => return gone_or(s3_error("GetObjectTagging", target, e)),
+    let existing = if target.tags == Some(0) {
+        Vec::new()
+    } else {
+        match s3
+            .get_object_tagging()
+            .bucket(target.bucket)
+            .key(target.key)
+            .set_version_id(target.version_id.map(str::to_owned))
+            .send()
+            .await
+        {
+            Ok(output) => output
+                .tag_set
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect::<Vec<_>>(),
+            Err(e) => return gone_or(s3_error("GetObjectTagging", target, e)),
+        }
     };
     let merged = gate::merge_tags(&existing, &gate::docworker_tags(status, scan));
     if !merged.changed {
@@ -193,6 +154,6 @@ where
         key: target.key.to_owned(),
         code,
         status,
-        detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
+        detail: sdk_error(&error),
     }
 }

@@ -1,7 +1,9 @@
-//! The malware scanner: each object's chunks, as they stream from S3, forwarded to clamd's
+//! The clamd client: each object's chunks, as they stream from S3, forwarded to clamd's
 //! `INSTREAM` through the `clamav-client` crate, so that the scan overlaps the download and the
-//! object is still read once. The queue between the download and the clamd connection is
-//! bounded ([`QUEUE_CHUNKS`]): a slow scanner holds the download back rather than filling memory.
+//! object is still read once (the tee's scan reader, `process::readers::scan`, feeds it). The
+//! queue between the download and the clamd connection is bounded ([`QUEUE_CHUNKS`]): a slow
+//! scanner holds the download back rather than filling memory. And `PING`, for readiness and for
+//! waiting out an outage.
 //!
 //! A scan that cannot give a verdict is a value ([`NotScanned`]), never a pass: what may happen
 //! to an unscanned object is [`gate::decide`]'s call.
@@ -19,6 +21,15 @@ use tracing::{debug, warn};
 
 use crate::config::{ClamdAddr, ScanConfig};
 
+/// The scanner's metric names, here rather than in `observe` (which re-exports them in
+/// `observe::names`, described and started at zero there), since readiness in `observe` pings
+/// the scanner: dependencies stay one way.
+pub mod names {
+    pub const SCANS: &str = "docworker_scans_total";
+    pub const SCAN_SECONDS: &str = "docworker_scan_seconds";
+    pub const SCANNER_AVAILABLE: &str = "docworker_scanner_available";
+}
+
 /// Chunks queued for one object's clamd connection. S3 body chunks are at most a few hundred
 /// KiB, so a scanner that falls behind holds at most about a MiB per object before the
 /// download waits for it.
@@ -28,37 +39,6 @@ pub const QUEUE_CHUNKS: usize = 4;
 const INSTREAM_CHUNK: usize = 64 << 10;
 /// How long a readiness ping waits: clamd answers PING at once when it is up.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Metric names, beside the worker's others in `observe::names`.
-pub mod names {
-    pub const SCANS: &str = "docworker_scans_total";
-    pub const SCAN_SECONDS: &str = "docworker_scan_seconds";
-    pub const SCANNER_AVAILABLE: &str = "docworker_scanner_available";
-}
-
-/// Describes the scanner's metrics and starts the scan counter at 0 for every verdict, and the
-/// availability gauge at 1 until a ping or a scan says otherwise.
-pub fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        names::SCANS,
-        Unit::Count,
-        "Objects scanned by clamd, by verdict (clean, infected, unavailable, too_large, timeout)"
-    );
-    describe_histogram!(
-        names::SCAN_SECONDS,
-        Unit::Seconds,
-        "Time from an object's first chunk sent to clamd to its verdict (the scan overlaps the download)"
-    );
-    describe_gauge!(
-        names::SCANNER_AVAILABLE,
-        "1 while clamd answers (its last ping or scan got a reply), else 0"
-    );
-    for verdict in ScanVerdict::LABELS {
-        metrics::counter!(names::SCANS, "verdict" => *verdict).absolute(0);
-    }
-    metrics::gauge!(names::SCANNER_AVAILABLE).set(1.0);
-}
 
 /// A clamd, as configured: one connection per object, opened when its first chunk is fed.
 #[derive(Debug, Clone)]
@@ -174,6 +154,12 @@ enum State {
 }
 
 impl Scan {
+    /// Whether the verdict is known without more chunks (too large, timeout, connection gone):
+    /// the reader may stop reading.
+    pub fn settled(&self) -> bool {
+        !matches!(self.state, State::Streaming { .. })
+    }
+
     fn decided(config: ScanConfig, reason: NotScanned) -> Scan {
         Scan {
             config,
