@@ -238,8 +238,12 @@ async fn an_oversize_object_is_rejected_without_fetching_its_body() {
         "the worker asked for the metadata"
     );
     assert!(
-        !requests.contains(&format!("\"GET {path}")),
+        !requests.contains(&format!("\"GET {path} ")),
         "the worker never fetched the body"
+    );
+    assert!(
+        requests.contains(&format!("\"PUT {path}?tagging ")),
+        "but tagged the object rejected"
     );
 }
 
