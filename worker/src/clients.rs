@@ -11,7 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use crate::config::{Database, RunConfig};
 use crate::observe::{QueueWatch, Readiness};
 
-/// What `run` talks to. Built apart from the worker ([`crate::app::App::build`]), so that a test
+/// What `run` talks to. Built apart from the worker (it is handed to `App::build`), so that a test
 /// can hand it clients of its own.
 #[derive(Clone)]
 pub struct Clients {
