@@ -12,7 +12,7 @@ use crate::config::{Database, RunConfig};
 use crate::observe::{QueueWatch, Readiness};
 use crate::scanner::Scanner;
 
-/// What `run` talks to. Built apart from the worker ([`crate::app::App::build`]), so that a test
+/// What `run` talks to. Built apart from the worker (it is handed to `App::build`), so that a test
 /// can hand it clients of its own.
 #[derive(Clone)]
 pub struct Clients {
