@@ -113,10 +113,11 @@ def private_clamd(size):
     sys.exit("stream: the private clamd did not answer PING (is clamav-daemon installed? infra/local/stack.sh services)")
 
 
-def settled_times(log_path):
+def settled_times(log_path, wait=False):
     """From the worker's log: the object's `duration_ms` (start of the object to the committed row,
     on its `object settled` line), and `fetch_ms` (until GetObject answered) and `stream_ms`
-    (reading the body) from its `body read` line, which the worker writes at debug."""
+    (reading the body) from its `body read` line, which the worker writes at debug; `None`
+    while they are not both there yet and `wait` allows it."""
     times = {}
     with open(log_path) as f:
         for line in f:
@@ -129,6 +130,8 @@ def settled_times(log_path):
                 times["fetch_ms"] = record["fetch_ms"] / 1000
                 times["stream_ms"] = record["stream_ms"] / 1000
     if len(times) != 3:
+        if wait:
+            return None
         sys.exit(f"stream: no 'object settled' and 'body read' lines for the object in {log_path}")
     return times
 
@@ -181,7 +184,10 @@ def main():
         cpu = cpu_seconds(worker.pid) - cpu_before
         rss = peak_rss_mib(worker.pid)
         integrity = worker.db.execute("SELECT integrity FROM documents WHERE bucket = %s", (bucket,)).fetchone()[0]
-        times = settled_times(log_path)
+        # The row commits before the object is tagged and its `object settled` line written.
+        deadline = time.monotonic() + 30
+        while (times := settled_times(log_path, wait=time.monotonic() < deadline)) is None:
+            time.sleep(0.1)
         moto, moto_first_byte = curl_speed(bucket)
         clamd_cpu = cpu_seconds(clamd.pid) if clamd else None
     finally:
