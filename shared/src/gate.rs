@@ -142,22 +142,6 @@ impl ScanVerdict {
             ScanVerdict::NotScanned(NotScanned::Timeout) => "not scanned: timeout",
         }
     }
-
-    /// Reads the row's `scan` column back; the signature of an infected row is in its reason,
-    /// not here, so it comes back empty.
-    pub fn from_row_value(value: &str) -> Option<ScanVerdict> {
-        Some(match value {
-            "not configured" => ScanVerdict::NotConfigured,
-            "clean" => ScanVerdict::Clean,
-            "infected" => ScanVerdict::Infected {
-                signature: String::new(),
-            },
-            "not scanned: unavailable" => ScanVerdict::NotScanned(NotScanned::Unavailable),
-            "not scanned: too large" => ScanVerdict::NotScanned(NotScanned::TooLarge),
-            "not scanned: timeout" => ScanVerdict::NotScanned(NotScanned::Timeout),
-            _ => return None,
-        })
-    }
 }
 
 /// What the gate makes of a scan verdict.
@@ -441,20 +425,27 @@ mod tests {
     }
 
     #[test]
-    fn row_values_read_back() {
-        for verdict in [
+    fn row_values_are_the_ones_the_migration_allows() {
+        let migration = include_str!("../../migrations/20261202000015_scan.sql");
+        let verdicts = [
             ScanVerdict::NotConfigured,
             ScanVerdict::Clean,
+            ScanVerdict::Infected {
+                signature: "X".into(),
+            },
             ScanVerdict::NotScanned(NotScanned::Unavailable),
             ScanVerdict::NotScanned(NotScanned::TooLarge),
             ScanVerdict::NotScanned(NotScanned::Timeout),
-        ] {
-            assert_eq!(
-                ScanVerdict::from_row_value(verdict.row_value()),
-                Some(verdict)
+        ];
+        let values: std::collections::BTreeSet<_> =
+            verdicts.iter().map(ScanVerdict::row_value).collect();
+        assert_eq!(values.len(), verdicts.len(), "one value per verdict");
+        for value in values {
+            assert!(
+                migration.contains(&format!("'{value}'")),
+                "{value} is not in the CHECK"
             );
         }
-        assert_eq!(ScanVerdict::from_row_value("bogus"), None);
     }
 
     #[test]

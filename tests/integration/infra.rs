@@ -426,6 +426,18 @@ fn the_bucket_policy_denies_the_download_role_every_object_not_tagged_finalized(
         condition["StringNotEquals"],
         serde_json::json!({ format!("s3:ExistingObjectTag/{STATUS_TAG}"): ObjectStatus::Finalized.as_str() })
     );
+    let readable: Vec<ObjectStatus> = ObjectStatus::ALL
+        .into_iter()
+        .filter(|status| {
+            condition["StringNotEquals"][format!("s3:ExistingObjectTag/{STATUS_TAG}")]
+                == status.as_str()
+        })
+        .collect();
+    assert_eq!(
+        readable,
+        [ObjectStatus::Finalized],
+        "of the statuses the worker writes, only finalized is readable"
+    );
     assert_eq!(
         condition["ArnLike"]["aws:PrincipalArn"]["Ref"],
         "DownloadRoleArn"
