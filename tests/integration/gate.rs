@@ -659,9 +659,26 @@ async fn eicar_as_a_pdf_and_inside_a_docx_is_refused_naming_the_signature_and_ta
         .await;
     let tags = wait_tags(&stack, clean).await;
     assert_eq!(tag(&tags, STATUS_TAG), Some("finalized"));
+
+    // So does a replay, for the infected object too.
+    stack
+        .s3
+        .delete_object_tagging()
+        .bucket(&stack.bucket)
+        .key(pdf)
+        .send()
+        .await
+        .expect("DeleteObjectTagging");
+    let (code, stdout, stderr) = crate::operations::docworker(
+        &stack,
+        &["replay", "--bucket", &stack.bucket, "--prefix", pdf],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let tags = wait_tags(&stack, pdf).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("infected"));
     let metrics = stack.http_get("/metrics").await.1;
     assert!(
-        metrics.contains("docworker_scans_total{verdict=\"infected\"} 2"),
+        metrics.contains("docworker_scans_total{verdict=\"infected\"} 3"),
         "{metrics}"
     );
     let (status, ready) = stack.http_get("/readyz").await;
