@@ -522,3 +522,39 @@ fn the_task_runs_clamd_beside_the_worker_and_starts_the_worker_once_clamd_answer
         "clamd needs 1–1.5 GiB, and both containers must fit the task: {reserved} of {task_memory} MiB"
     );
 }
+
+/// An uploader must not pre-empt the verdict: a `docworker-status=finalized` tag set with the
+/// upload (`x-amz-tagging`) or after it would open the object to the download role before the
+/// worker read it. Only the worker's role may set tags under docworker's prefix.
+#[test]
+fn only_the_worker_may_set_tags_under_docworkers_prefix() {
+    use docworker_shared::gate::{SCAN_TAG, STATUS_TAG};
+
+    let template = json("infra/aws/docworker.json");
+    let statements =
+        template["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("bucket policy statements");
+    let deny = statements
+        .iter()
+        .find(|s| s["Sid"] == "OnlyTheWorkerSetsDocworkerTags")
+        .expect("the tag-guard statement");
+    assert_eq!(deny["Effect"], "Deny");
+    let actions = deny["Action"].to_string();
+    for action in [
+        "s3:PutObject\"",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+    ] {
+        assert!(actions.contains(action), "{action} in {actions}");
+    }
+    let pattern = deny["Condition"]["ForAnyValue:StringLike"]["s3:RequestObjectTagKeys"]
+        .as_str()
+        .expect("a tag-key pattern");
+    let prefix = pattern.strip_suffix('*').expect("a prefix pattern");
+    assert!(STATUS_TAG.starts_with(prefix) && SCAN_TAG.starts_with(prefix));
+    assert_eq!(
+        deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]["Fn::GetAtt"],
+        serde_json::json!(["WorkerRole", "Arn"])
+    );
+}
