@@ -115,12 +115,9 @@ impl Scanner {
         }));
         Scan {
             config: self.config.clone(),
-            state: State::Streaming {
-                sender,
-                task,
-                sent: 0,
-            },
+            state: State::Streaming { sender, task },
             started: Instant::now(),
+            fed: 0,
         }
     }
 }
@@ -133,6 +130,8 @@ pub struct Scan {
     config: ScanConfig,
     state: State,
     started: Instant,
+    /// Bytes fed so far.
+    fed: u64,
 }
 
 /// The clamd conversation, aborted (connection closed) when dropped.
@@ -143,7 +142,6 @@ enum State {
     Streaming {
         sender: mpsc::Sender<io::Result<Bytes>>,
         task: ScanTask,
-        sent: u64,
     },
     /// The connection ended before the stream did (refused, reset, clamd's own error reply):
     /// the task holds why.
@@ -154,10 +152,11 @@ enum State {
 }
 
 impl Scan {
-    /// Whether the verdict is known without more chunks (too large, timeout, connection gone):
-    /// the reader may stop reading.
+    /// Whether the verdict is known without more chunks (too large, timeout): the reader may
+    /// stop reading. A lost connection is not settled yet: the rest may still show the object
+    /// too large to scan at all.
     pub fn settled(&self) -> bool {
-        !matches!(self.state, State::Streaming { .. })
+        matches!(self.state, State::Decided(_))
     }
 
     fn decided(config: ScanConfig, reason: NotScanned) -> Scan {
@@ -165,6 +164,7 @@ impl Scan {
             config,
             state: State::Decided(reason),
             started: Instant::now(),
+            fed: 0,
         }
     }
 
@@ -172,16 +172,20 @@ impl Scan {
     /// clamd is behind, at most the scan timeout; a verdict reached early (too large, timeout,
     /// connection gone) makes the rest of the chunks no-ops.
     pub async fn feed(&mut self, chunk: Bytes) {
-        let State::Streaming { sender, sent, .. } = &mut self.state else {
+        if let State::Decided(_) = self.state {
             return;
-        };
-        *sent += chunk.len() as u64;
-        if *sent > self.config.max_bytes {
+        }
+        self.fed += chunk.len() as u64;
+        if self.fed > self.config.max_bytes {
             // S3 announced less than it sends, or announced nothing: never send clamd more
-            // than it takes.
+            // than it takes. Counted after a lost connection too: too large is the permanent
+            // answer, and takes precedence over a transient one.
             self.abandon(NotScanned::TooLarge);
             return;
         }
+        let State::Streaming { sender, .. } = &mut self.state else {
+            return;
+        };
         match tokio::time::timeout(self.config.timeout, sender.send(Ok(chunk))).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => self.connection_ended(),

@@ -21,7 +21,7 @@ pub fn attach(known: &Known<'_>, readers: &mut Vec<Attached>) -> Verdict<ScanVer
     };
     let mut scan = scanner.start(Some(known.content_length));
     let (reader, verdict) = Attached::on_task(READER, SCAN_QUEUE, move |mut chunks| async move {
-        // A verdict known early (too large, clamd gone) stops the reading: the tee then stops
+        // A verdict known early (too large, a timeout) stops the reading: the tee then stops
         // feeding this reader, and the download goes on for the others.
         while !scan.settled()
             && let Some(chunk) = chunks.next().await
