@@ -14,4 +14,5 @@ mod hostile;
 mod infra;
 mod operations;
 mod pipeline;
+mod reconcile;
 mod versioned;

@@ -11,6 +11,8 @@ pub mod observe;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;
+pub mod reconcile;
 pub mod replay;
 pub mod shutdown;
+pub mod stale;
 pub mod telemetry;

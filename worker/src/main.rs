@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
-use docworker::{app, dlq, replay, shutdown, telemetry};
+use docworker::{app, dlq, reconcile, replay, shutdown, telemetry};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
 const CONFIG_ERROR: u8 = 2;
@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         },
         Command::Dlq { action } => match action.validate() {
             Ok(config) => runtime.block_on(dlq::execute(action, config)),
+            Err(e) => return config_error(e),
+        },
+        Command::Reconcile(args) => match args.validate() {
+            Ok(config) => runtime.block_on(reconcile::execute(args, config)),
             Err(e) => return config_error(e),
         },
         Command::Migrate(args) => match args.validate() {
