@@ -152,7 +152,9 @@ pub fn in_window(
     let Some(since) = since else {
         return true;
     };
-    object.and_then(|o| o.last_modified).is_some_and(|t| t >= since)
+    object
+        .and_then(|o| o.last_modified)
+        .is_some_and(|t| t >= since)
         || row.is_some_and(|r| r.uploaded_at.unwrap_or(r.created_at) >= since)
 }
 

@@ -373,13 +373,13 @@ impl DocumentStore {
         limit: i64,
     ) -> Result<Vec<RowFacts>, sqlx::Error> {
         sqlx::query_as(RECONCILE_PAGE)
-        .bind(bucket)
-        .bind(prefix)
-        .bind(after)
-        .bind(stale_after.as_secs_f64())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
+            .bind(bucket)
+            .bind(prefix)
+            .bind(after)
+            .bind(stale_after.as_secs_f64())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Rows `pending` for longer than `stale_after` (since the upload path created them), in

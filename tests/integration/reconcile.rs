@@ -154,7 +154,10 @@ async fn reconcile_finds_each_kind_of_drift_fixes_it_and_then_finds_none() {
         ("reports/overwritten.pdf", ("mismatch", "replay")),
         ("reports/row-deleted.pdf", ("object_without_row", "replay")),
         ("reports/unannounced.pdf", ("object_without_row", "replay")),
-        ("reports/vanished.pdf", ("row_without_object", "mark_deleted")),
+        (
+            "reports/vanished.pdf",
+            ("row_without_object", "mark_deleted"),
+        ),
     ]);
     assert_eq!(kinds(&findings), expected, "{findings:#?}");
     let overwritten = &findings["reports/overwritten.pdf"];
@@ -178,8 +181,15 @@ async fn reconcile_finds_each_kind_of_drift_fixes_it_and_then_finds_none() {
     assert_eq!(summary["findings"]["row_without_object"], 1);
     assert_eq!(summary["findings"]["mismatch"], 1);
     assert_eq!(summary["findings"]["stale_pending"], 2);
-    assert_eq!(summary["repaired"], Value::Null, "nothing repaired without --fix");
-    assert_eq!(summary["last_key"], "reports/é.pdf", "the greatest key, byte-wise");
+    assert_eq!(
+        summary["repaired"],
+        Value::Null,
+        "nothing repaired without --fix"
+    );
+    assert_eq!(
+        summary["last_key"], "reports/é.pdf",
+        "the greatest key, byte-wise"
+    );
 
     // Resuming, and narrowing by prefix or time.
     let (after, summary) = reconcile(&stack, &["--start-after", "reports/overwritten.pdf"]);
@@ -217,7 +227,11 @@ async fn reconcile_finds_each_kind_of_drift_fixes_it_and_then_finds_none() {
         serde_json::json!({"enqueued": 4, "marked_deleted": 2, "skipped": 0})
     );
     for key in ["reports/vanished.pdf", "reports/abandoned.pdf"] {
-        assert_eq!(stack.document(key).await.unwrap().status, "deleted", "{key}");
+        assert_eq!(
+            stack.document(key).await.unwrap().status,
+            "deleted",
+            "{key}"
+        );
     }
     let gone: Vec<(String, String)> = sqlx::query_as(
         "SELECT file_key, message_id FROM document_events
@@ -307,12 +321,15 @@ async fn the_walk_reads_rows_through_an_index_in_byte_order() {
         .replace("$4", "3600")
         .replace("$5", "1000");
     let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {statement}")))
-    .fetch_all(&mut *tx)
-    .await
-    .expect("explain");
+        .fetch_all(&mut *tx)
+        .await
+        .expect("explain");
     let plan = plan.join("\n");
     assert!(plan.contains("Index"), "{plan}");
-    assert!(!plan.contains("Sort"), "no sort of the bucket's rows:\n{plan}");
+    assert!(
+        !plan.contains("Sort"),
+        "no sort of the bucket's rows:\n{plan}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,7 +105,12 @@ pub struct ReconcileArgs {
     #[arg(long, default_value_t = 50)]
     pub rate: u32,
     /// A `pending` row older than this (seconds since its creation) is a finding.
-    #[arg(long, env = "DOCWORKER_PENDING_STALE_SECS", default_value_t = 3600, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
     pub pending_stale_secs: u64,
     /// URL of the SQS queue replays are sent to (only with --fix).
     #[arg(long, env = "DOCWORKER_QUEUE_URL")]
@@ -289,7 +294,12 @@ pub struct RunArgs {
     pub db_lock_timeout_ms: u64,
     /// A `pending` row older than this (seconds since the upload path created it) counts in the
     /// `docworker_stale_pending_rows` gauge: an upload that never completed, or a lost event.
-    #[arg(long, env = "DOCWORKER_PENDING_STALE_SECS", default_value_t = 3600, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
     pub pending_stale_secs: u64,
 }
 

@@ -216,7 +216,10 @@ impl<'a> Walk<'a> {
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 (Some(object), Some(row)) => object.key.as_bytes().cmp(row.file_key.as_bytes()),
             };
-            let object = order.is_le().then(|| self.objects.page.pop_front()).flatten();
+            let object = order
+                .is_le()
+                .then(|| self.objects.page.pop_front())
+                .flatten();
             let row = order.is_ge().then(|| self.rows.page.pop_front()).flatten();
             self.summary.objects += u64::from(object.is_some());
             self.summary.rows += u64::from(row.is_some());
@@ -478,7 +481,11 @@ impl Objects {
                 self.last = Some(key.to_owned());
                 self.page.push_back(CurrentObject {
                     key: key.to_owned(),
-                    etag: version.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                    etag: version
+                        .e_tag()
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                        .to_owned(),
                     version_id: version
                         .version_id()
                         .filter(|v| !v.is_empty() && *v != "null")
