@@ -135,7 +135,8 @@ pub async fn execute(args: ReconcileArgs, config: ReconcileConfig) -> anyhow::Re
 struct Walk<'a> {
     args: &'a ReconcileArgs,
     s3: aws_sdk_s3::Client,
-    sqs: Option<(aws_sdk_sqs::Client, String)>,
+    /// With `--fix`: the client and the queue replays go to.
+    queue: Option<(aws_sdk_sqs::Client, String)>,
     store: DocumentStore,
     objects: Objects,
     rows: Rows,
@@ -155,7 +156,7 @@ impl<'a> Walk<'a> {
                 .force_path_style(config.s3_path_style)
                 .build(),
         );
-        let sqs = config
+        let queue = config
             .queue_url
             .clone()
             .map(|url| (aws_sdk_sqs::Client::new(&aws), url));
@@ -193,7 +194,7 @@ impl<'a> Walk<'a> {
                 page: VecDeque::new(),
             },
             s3,
-            sqs,
+            queue,
             store,
             pace,
             run_id: format!(
@@ -309,7 +310,9 @@ impl<'a> Walk<'a> {
     /// worker finds the pinned version no longer current (or the ETag no longer matching) and
     /// leaves the row to the newer object's own event.
     async fn replay(&self, object: &CurrentObject) -> Result<(), ReconcileError> {
-        let (sqs, queue_url) = self.sqs.as_ref().expect("--fix validates the queue URL");
+        let Some((sqs, queue_url)) = &self.queue else {
+            unreachable!("--fix validates the queue URL")
+        };
         let selected = replay::Selected {
             key: object.key.clone(),
             size: object.size,
