@@ -366,3 +366,57 @@ async fn the_worker_counts_stale_pending_rows_into_a_gauge() {
         "{metrics}"
     );
 }
+
+/// An unversioned bucket lists every object as S3's `null` version, which rows store as none.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_unversioned_bucket_rows_in_step_are_no_finding_and_a_wrong_size_is_repaired() {
+    let mut stack = Stack::new("reconcileplain").await;
+    stack.start_worker(&[]);
+    let keys = ["medical/a.pdf", "medical/b.pdf", "reports/c.pdf"];
+    for key in keys {
+        stack.put(key, fixtures::pdf(), None, &[]).await;
+        stack.wait_settled(key).await;
+    }
+    stack.wait_queue_empty().await;
+    let (code, stdout, stderr) = docworker(&stack, &["reconcile", "--bucket", &stack.bucket]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(": 3 objects, 3 rows, 0 findings"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("last key done: reports/c.pdf"), "{stdout}");
+
+    sqlx::query("UPDATE documents SET file_size = 1 WHERE bucket = $1 AND file_key = $2")
+        .bind(&stack.bucket)
+        .bind("medical/b.pdf")
+        .execute(&stack.db)
+        .await
+        .expect("damage the row");
+    let (code, stdout, stderr) = docworker(
+        &stack,
+        &[
+            "reconcile",
+            "--bucket",
+            &stack.bucket,
+            "--prefix",
+            "medical/",
+            "--fix",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("mismatch") && stdout.contains("medical/b.pdf  (size differ)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-> enqueued"), "{stdout}");
+    assert!(stdout.contains("1 replays enqueued"), "{stdout}");
+    stack
+        .wait_for("medical/b.pdf", |d| {
+            d.file_size == Some(fixtures::pdf().len() as i64)
+        })
+        .await;
+    stack.wait_queue_empty().await;
+    let (findings, summary) = reconcile(&stack, &[]);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(summary["objects"], 3);
+}
