@@ -163,10 +163,12 @@ impl<'a> Walk<'a> {
         let store = DocumentStore::new(app::pool(config.database.clone(), 2));
         let start_after = args.start_after.clone().unwrap_or_default();
         let progress = if std::io::stderr().is_terminal() {
-            ProgressBar::new_spinner().with_style(
+            let spinner = ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {pos} keys compared, {msg} [{elapsed}]")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            )
+            );
+            spinner.enable_steady_tick(Duration::from_millis(200));
+            spinner
         } else {
             ProgressBar::hidden()
         };
