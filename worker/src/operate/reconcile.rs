@@ -8,7 +8,7 @@
 //! holds two pages whatever the bucket's size, and no query stays open during the walk.
 //!
 //! Repairs go through the paths the worker already trusts. An object to process gets a replay
-//! event ([`crate::replay`]: marked with the replay attribute, pinned to the version listed), and
+//! event ([`crate::operate::replay`]: marked with the replay attribute, pinned to the version listed), and
 //! the worker decides it as it would its lost event. A row whose object vanished is marked
 //! `deleted` by the store's removal write, after a HeadObject confirms nothing is current, and
 //! only while the row is still as the walk read it: a row written since (a new upload's event
@@ -23,16 +23,18 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::{DateTime, Utc};
+use docworker_shared::event::REPLAY_ATTRIBUTE;
 use docworker_shared::reconcile::{self, CurrentObject, Drift, Finding, Repair, RowFacts};
 use docworker_shared::{Applied, Category, DocumentStore, ObjectFacts, Seen, Trail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use thiserror::Error;
 
-use crate::app;
+use crate::app::PROCESSOR_VERSION;
+use crate::clients;
 use crate::config::{ReconcileArgs, ReconcileConfig};
-use crate::error::database;
-use crate::replay::{self, REPLAY_ATTRIBUTE};
+use crate::error::{database, sdk_error};
+use crate::operate::replay;
 use crate::shutdown;
 
 /// Rows read per query: one short query per page, so the walk holds no snapshot open.
@@ -88,7 +90,7 @@ where
         _ => ReconcileError::S3 {
             operation,
             bucket: bucket.to_owned(),
-            detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
+            detail: sdk_error(&error),
         },
     }
 }
@@ -150,17 +152,13 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     async fn new(args: &'a ReconcileArgs, config: &ReconcileConfig) -> anyhow::Result<Walk<'a>> {
-        let aws = app::aws().await?;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&aws)
-                .force_path_style(config.s3_path_style)
-                .build(),
-        );
+        let aws = clients::aws().await?;
+        let s3 = clients::s3(&aws, config.s3_path_style);
         let queue = config
             .queue_url
             .clone()
             .map(|url| (aws_sdk_sqs::Client::new(&aws), url));
-        let store = DocumentStore::new(app::pool(config.database.clone(), 2));
+        let store = DocumentStore::new(clients::pool(&config.database, 2));
         let start_after = args.start_after.clone().unwrap_or_default();
         let progress = if std::io::stderr().is_terminal() {
             let spinner = ProgressBar::new_spinner().with_style(
@@ -333,9 +331,7 @@ impl<'a> Walk<'a> {
             .message_attributes(REPLAY_ATTRIBUTE, marker)
             .send()
             .await
-            .map_err(|e| {
-                ReconcileError::Queue(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| ReconcileError::Queue(sdk_error(&e)))?;
         Ok(())
     }
 
@@ -377,7 +373,7 @@ impl<'a> Walk<'a> {
         };
         Ok(self
             .store
-            .mark_deleted(&facts, app::PROCESSOR_VERSION, trail, "gone")
+            .mark_deleted(&facts, PROCESSOR_VERSION, trail, "gone")
             .await?)
     }
 

@@ -1,6 +1,6 @@
 //! Drift seen without running `docworker reconcile`: the running worker counts, every minute,
 //! the `pending` rows older than `DOCWORKER_PENDING_STALE_SECS` (uploads that never completed, or
-//! whose event was lost) into a gauge that an alert watches.
+//! whose event was lost) into the `docworker_stale_pending_rows` gauge, which an alert watches.
 
 use std::time::Duration;
 
@@ -9,27 +9,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::error::database;
+use crate::observe::names;
 
-/// The gauge's name (exported beside the worker's others).
-pub const STALE_PENDING_ROWS: &str = "docworker_stale_pending_rows";
-
-/// A minute: pending rows go stale over an hour, and the count is one index scan of the few
-/// pending rows.
+/// A minute: pending rows go stale over an hour, and the count is one scan of the partial index
+/// of pending rows.
 const EVERY: Duration = Duration::from_secs(60);
-
-/// Help text and unit of the gauge.
-pub fn describe() {
-    metrics::describe_gauge!(
-        STALE_PENDING_ROWS,
-        metrics::Unit::Count,
-        "Rows pending for longer than DOCWORKER_PENDING_STALE_SECS (all buckets), counted every minute; `docworker reconcile` lists and repairs them"
-    );
-}
 
 /// Counts until shutdown, the first time at once. A failed count leaves the last value and is
 /// logged: the database's outage shows in readiness, not as drift.
 pub async fn watch(store: DocumentStore, stale_after: Duration, shutdown: CancellationToken) {
-    let gauge = metrics::gauge!(STALE_PENDING_ROWS);
+    let gauge = metrics::gauge!(names::STALE_PENDING_ROWS);
     let mut every = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
