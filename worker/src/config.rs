@@ -1150,6 +1150,49 @@ mod tests {
     }
 
     #[test]
+    fn reconcile_takes_the_queue_only_to_fix_and_refuses_a_zero_threshold_or_rate() {
+        let reconcile = |args: &[&str]| {
+            let base = [
+                "reconcile",
+                "--bucket",
+                "b",
+                "--database-url",
+                "postgres://x/db",
+            ];
+            match parse(&[&base[..], args].concat()) {
+                Command::Reconcile(args) => args.validate(),
+                _ => unreachable!("asked for reconcile"),
+            }
+        };
+        let report = reconcile(&["--queue-url", "", "--pending-stale-secs", "600"]).unwrap();
+        assert_eq!(report.queue_url, None);
+        assert_eq!(report.pending_stale, Duration::from_secs(600));
+        let fix = reconcile(&["--fix", "--queue-url", "http://q/1/uploads"]).unwrap();
+        assert_eq!(fix.queue_url.as_deref(), Some("http://q/1/uploads"));
+        for (args, setting) in [
+            (
+                &["--fix", "--queue-url", ""][..],
+                "DOCWORKER_QUEUE_URL is required",
+            ),
+            (
+                &["--pending-stale-secs", "0"][..],
+                "DOCWORKER_PENDING_STALE_SECS",
+            ),
+            (&["--rate", "0"][..], "--rate"),
+        ] {
+            let message = reconcile(args).unwrap_err().to_string();
+            assert!(message.starts_with(setting), "{args:?}: {message}");
+        }
+        let mut zero = GOOD.to_vec();
+        zero.extend(["--pending-stale-secs", "0"]);
+        let message = run_args(&zero).validate().unwrap_err().to_string();
+        assert!(
+            message.starts_with("DOCWORKER_PENDING_STALE_SECS"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn dlq_actions_take_only_their_settings() {
         let dlq = |args: &[&str]| match parse(&[&["dlq"], args].concat()) {
             Command::Dlq { action } => action.validate(),
