@@ -8,6 +8,7 @@ pub mod document;
 pub mod event;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod reconcile;
 pub mod reject;
 pub mod sniff;
 pub mod store;

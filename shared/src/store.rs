@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, PgPool};
 
+use crate::reconcile::RowFacts;
 use crate::{Document, ObjectFacts, Outcome};
 
 /// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
@@ -54,6 +55,17 @@ pub enum Applied {
     /// The row already holds the outcome of a newer event for this key (by S3 sequencer).
     Stale,
 }
+
+/// [`DocumentStore::reconcile_page`]'s statement: `$1` bucket, `$2` prefix, `$3` the key to
+/// start after, `$4` the pending threshold in seconds, `$5` the page size.
+pub const RECONCILE_PAGE: &str = r#"
+SELECT file_key, status, etag, version_id, file_size, uploaded_at, created_at, updated_at,
+       status = 'pending' AND created_at < now() - make_interval(secs => $4) AS stale_pending
+FROM documents
+WHERE bucket = $1 AND file_key COLLATE "C" >= $2 AND file_key COLLATE "C" > $3
+ORDER BY file_key COLLATE "C"
+LIMIT $5
+"#;
 
 #[derive(Clone)]
 pub struct DocumentStore {
@@ -345,6 +357,44 @@ impl DocumentStore {
         .bind(key)
         .bind(message_id)
         .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// One page of a bucket's rows for reconciliation, in the order S3 lists keys (byte-wise:
+    /// `COLLATE "C"`, served by the `documents_bucket_key_c` index), from the first key after
+    /// `after` that is not before `prefix`. A page can run past the prefix: the caller stops at
+    /// the first key outside it. `stale_after` decides [`RowFacts::stale_pending`].
+    pub async fn reconcile_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        stale_after: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<RowFacts>, sqlx::Error> {
+        sqlx::query_as(RECONCILE_PAGE)
+            .bind(bucket)
+            .bind(prefix)
+            .bind(after)
+            .bind(stale_after.as_secs_f64())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Rows `pending` for longer than `stale_after` (since the upload path created them), in
+    /// every bucket: uploads that never completed, or whose event was lost. Served by the
+    /// partial index `documents_pending_created`.
+    pub async fn count_stale_pending(
+        &self,
+        stale_after: std::time::Duration,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM documents
+             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(stale_after.as_secs_f64())
+        .fetch_one(&self.pool)
         .await
     }
 

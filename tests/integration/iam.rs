@@ -135,11 +135,16 @@ fn resolve(value: &Value, stack: &str) -> Value {
 
 /// The WorkerRole's inline policy document from infra/aws/docworker.json, for `stack`.
 fn worker_role_policy(stack: &str) -> Value {
+    role_policy("WorkerRole", stack)
+}
+
+/// A role's inline policy document from infra/aws/docworker.json, for `stack`.
+fn role_policy(role: &str, stack: &str) -> Value {
     let text = std::fs::read_to_string(root().join("infra/aws/docworker.json")).expect("template");
     let template: Value = serde_json::from_str(&text).expect("template JSON");
-    let policies = template["Resources"]["WorkerRole"]["Properties"]["Policies"]
+    let policies = template["Resources"][role]["Properties"]["Policies"]
         .as_array()
-        .expect("WorkerRole policies");
+        .unwrap_or_else(|| panic!("{role} policies"));
     assert_eq!(policies.len(), 1, "one inline policy");
     resolve(&policies[0]["PolicyDocument"], stack)
 }
@@ -345,4 +350,37 @@ async fn without_get_object_a_403_ends_as_access_denied_in_the_dead_letter_queue
         "never marked gone or deleted"
     );
     assert!(stack.worker_log().contains("access denied: not deleted"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_without_list_bucket_versions_is_denied_in_one_line() {
+    let enforced = enforced("iamreconcile", |stack| {
+        without(role_policy("OperatorRole", stack), "s3:ListBucketVersions")
+    })
+    .await;
+    let stack = &enforced.stack;
+    let (id, secret) = enforced.worker_key.clone();
+    let output = Command::new(crate::helpers::worker_binary())
+        .args(["reconcile", "--bucket", &stack.bucket])
+        .envs(stack.worker_env())
+        .env("AWS_ENDPOINT_URL", &enforced._moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .output()
+        .expect("run docworker reconcile");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("docworker:"))
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "docworker: reconcile of s3://{}/ stopped before the first key: access denied to \
+             ListObjectVersions on bucket {}: the caller needs s3:ListBucketVersions",
+            stack.bucket, stack.bucket
+        )],
+        "{stderr}"
+    );
 }

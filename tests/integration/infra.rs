@@ -14,8 +14,8 @@ fn json(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The worker's sources, split: the operator commands `dlq.rs` and `replay.rs` (under the
-/// operator role) and the rest (`docworker run`, under the worker role).
+/// The worker's sources, split: the operator commands `dlq.rs`, `replay.rs` and `reconcile.rs`
+/// (under the operator role) and the rest (`docworker run`, under the worker role).
 fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
@@ -25,7 +25,7 @@ fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
             let text = std::fs::read_to_string(&path).expect("read source");
             if path
                 .file_name()
-                .is_some_and(|n| n == "dlq.rs" || n == "replay.rs")
+                .is_some_and(|n| n == "dlq.rs" || n == "replay.rs" || n == "reconcile.rs")
             {
                 dlq.push(text);
             } else {
@@ -139,6 +139,7 @@ fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<Stri
             vec!["s3:GetObject".into(), "s3:ListBucket".into()]
         }
         ("s3", "list_objects_v2") => vec!["s3:ListBucket".into()],
+        ("s3", "list_object_versions") => vec!["s3:ListBucketVersions".into()],
         // Batch calls are authorised by the single call's action.
         _ => vec![format!(
             "{service}:{}",
@@ -212,7 +213,7 @@ fn the_operator_role_grants_exactly_the_actions_the_dlq_commands_call() {
     assert_eq!(
         granted_actions(&template, "OperatorRole"),
         needed,
-        "the operator role must grant exactly what `dlq` and `replay` call"
+        "the operator role must grant exactly what `dlq`, `replay` and `reconcile` call"
     );
 }
 
@@ -338,7 +339,7 @@ fn the_operation_scan_reads_both_call_styles() {
 #[test]
 fn dashboards_and_alerts_use_only_metrics_the_worker_exports() {
     let exported =
-        std::fs::read_to_string(root().join("worker/src/observe.rs")).expect("observe.rs");
+        std::fs::read_to_string(root().join("worker/src/observe/mod.rs")).expect("observe/mod.rs");
     for file in [
         "infra/monitoring/alerts.yaml",
         "infra/monitoring/grafana-dashboard.json",

@@ -15,4 +15,5 @@ mod hostile;
 mod infra;
 mod operations;
 mod pipeline;
+mod reconcile;
 mod versioned;

@@ -65,6 +65,11 @@ impl App {
             ..
         } = clients;
         let metrics = observe::install_metrics(Processed::LABELS)?;
+        tokio::spawn(observe::stale::watch(
+            store.clone(),
+            config.pending_stale,
+            shutdown.clone(),
+        ));
         let server = observe::serve(
             config.metrics_addr,
             metrics,

@@ -47,6 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Compare the bucket with the documents table, key by key; with --fix, repair the drift.
+    Reconcile(ReconcileArgs),
 }
 
 /// `replay`'s settings: what to select, where to send it, and the database only for `--status`.
@@ -78,6 +80,48 @@ pub struct ReplayArgs {
     pub s3_path_style: Option<bool>,
     /// Read only with `--status`, to select rows.
     #[command(flatten, next_help_heading = "Database (only with --status)")]
+    pub database: DatabaseArgs,
+}
+
+/// `reconcile`'s settings: what to compare, the database always, the queue only for `--fix`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The bucket compared with its rows.
+    #[arg(long)]
+    pub bucket: String,
+    /// Only keys starting with this prefix.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Only keys whose object was modified, or row uploaded, at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Resume after this key (the last key done, as a previous run's summary printed it).
+    #[arg(long, value_name = "KEY")]
+    pub start_after: Option<String>,
+    /// Repair: enqueue replays of objects to process, mark rows of vanished objects deleted.
+    #[arg(long)]
+    pub fix: bool,
+    /// One JSON object per line: each finding, then the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Repairs (replays and deletions) per second at most.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u32,
+    /// A `pending` row older than this (seconds since its creation) is a finding.
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
+    pub pending_stale_secs: u64,
+    /// URL of the SQS queue replays are sent to (only with --fix).
+    #[arg(long, env = "DOCWORKER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Path-style S3 URLs; on by default when `AWS_ENDPOINT_URL(_S3)` is set.
+    #[arg(long, env = "DOCWORKER_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    #[command(flatten, next_help_heading = "Database")]
     pub database: DatabaseArgs,
 }
 
@@ -159,7 +203,7 @@ pub struct DatabaseArgs {
     pub db_ssl_mode: Option<SslMode>,
     /// PEM bundle of the certificate authorities the database's certificate must chain to (on
     /// RDS, `global-bundle.pem`); overrides the URL's `sslrootcert`.
-    #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT")]
+    #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT", value_name = "PEM")]
     pub db_ssl_root_cert: Option<PathBuf>,
 }
 
@@ -299,6 +343,15 @@ pub struct RunArgs {
     /// document's row): the write fails as retryable instead of queueing behind it.
     #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_lock_timeout_ms: u64,
+    /// A `pending` row older than this (seconds since the upload path created it) counts in the
+    /// `docworker_stale_pending_rows` gauge: an upload that never completed, or a lost event.
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
+    pub pending_stale_secs: u64,
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -429,6 +482,7 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub dlq_url: Option<String>,
     pub require_dlq: bool,
+    pub pending_stale: Duration,
 }
 
 /// `replay`'s configuration after validation.
@@ -438,6 +492,16 @@ pub struct ReplayConfig {
     pub s3_path_style: bool,
     /// Present when `--status` selects rows.
     pub database: Option<Database>,
+}
+
+/// `reconcile`'s configuration after validation.
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    pub database: Database,
+    /// Present with `--fix`: where replays go.
+    pub queue_url: Option<String>,
+    pub s3_path_style: bool,
+    pub pending_stale: Duration,
 }
 
 /// `dlq`'s configuration after validation.
@@ -600,6 +664,7 @@ impl RunArgs {
             metrics_addr,
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
+            pending_stale: pending_stale(self.pending_stale_secs)?,
         })
     }
 }
@@ -643,6 +708,37 @@ impl ReplayArgs {
             database,
         })
     }
+}
+
+impl ReconcileArgs {
+    pub fn validate(&self) -> Result<ReconcileConfig, ConfigError> {
+        let database = self.database.validate()?;
+        let queue_url = if self.fix {
+            Some(required_queue_url(&self.queue_url)?)
+        } else {
+            None
+        };
+        if self.rate == 0 {
+            return Err(ConfigError::Invalid("--rate", "must be at least 1".into()));
+        }
+        Ok(ReconcileConfig {
+            database,
+            queue_url,
+            s3_path_style: path_style(self.s3_path_style),
+            pending_stale: pending_stale(self.pending_stale_secs)?,
+        })
+    }
+}
+
+/// `DOCWORKER_PENDING_STALE_SECS`: 0 would call every pending row stale, uploads in flight too.
+fn pending_stale(secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::Invalid(
+            "DOCWORKER_PENDING_STALE_SECS",
+            "must be at least 1".into(),
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl DlqAction {
@@ -1051,6 +1147,49 @@ mod tests {
         };
         let message = by_status.validate().unwrap_err().to_string();
         assert!(message.starts_with("DATABASE_URL is required"), "{message}");
+    }
+
+    #[test]
+    fn reconcile_takes_the_queue_only_to_fix_and_refuses_a_zero_threshold_or_rate() {
+        let reconcile = |args: &[&str]| {
+            let base = [
+                "reconcile",
+                "--bucket",
+                "b",
+                "--database-url",
+                "postgres://x/db",
+            ];
+            match parse(&[&base[..], args].concat()) {
+                Command::Reconcile(args) => args.validate(),
+                _ => unreachable!("asked for reconcile"),
+            }
+        };
+        let report = reconcile(&["--queue-url", "", "--pending-stale-secs", "600"]).unwrap();
+        assert_eq!(report.queue_url, None);
+        assert_eq!(report.pending_stale, Duration::from_secs(600));
+        let fix = reconcile(&["--fix", "--queue-url", "http://q/1/uploads"]).unwrap();
+        assert_eq!(fix.queue_url.as_deref(), Some("http://q/1/uploads"));
+        for (args, setting) in [
+            (
+                &["--fix", "--queue-url", ""][..],
+                "DOCWORKER_QUEUE_URL is required",
+            ),
+            (
+                &["--pending-stale-secs", "0"][..],
+                "DOCWORKER_PENDING_STALE_SECS",
+            ),
+            (&["--rate", "0"][..], "--rate"),
+        ] {
+            let message = reconcile(args).unwrap_err().to_string();
+            assert!(message.starts_with(setting), "{args:?}: {message}");
+        }
+        let mut zero = GOOD.to_vec();
+        zero.extend(["--pending-stale-secs", "0"]);
+        let message = run_args(&zero).validate().unwrap_err().to_string();
+        assert!(
+            message.starts_with("DOCWORKER_PENDING_STALE_SECS"),
+            "{message}"
+        );
     }
 
     #[test]

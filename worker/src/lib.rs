@@ -5,8 +5,8 @@
 //! Dependencies point one way, down this map; nothing imports a module above it.
 //!
 //! - Commands, started by `main.rs`: [`app`] (`run`: builds the worker from its configuration
-//!   and clients, runs it until cancelled; `migrate`) and [`operate`] (`replay`, `dlq`, and
-//!   later `reconcile`: operator tooling).
+//!   and clients, runs it until cancelled; `migrate`) and [`operate`] (`replay`, `dlq`,
+//!   `reconcile`: operator tooling).
 //! - Runtime parts: [`consume`] (receiving, heartbeats, batched deletes, one disposition per
 //!   message, queue facts) drives [`process`] (the pipeline of one object: fetching, the
 //!   streaming tee and its readers, the verdict).

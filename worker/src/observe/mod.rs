@@ -2,6 +2,7 @@
 //! `/readyz` (database answers, queue reachable, not shutting down).
 
 pub mod events;
+pub mod stale;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ pub mod names {
     pub const QUEUE_MESSAGES: &str = "docworker_queue_messages";
     pub const NO_REDRIVE_POLICY: &str = "docworker_queue_without_redrive_policy";
     pub const READY: &str = "docworker_ready";
+    pub const STALE_PENDING_ROWS: &str = "docworker_stale_pending_rows";
 }
 
 /// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
@@ -126,6 +128,11 @@ fn describe() {
     describe_gauge!(
         names::READY,
         "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
+    );
+    describe_gauge!(
+        names::STALE_PENDING_ROWS,
+        Unit::Count,
+        "Rows pending for longer than DOCWORKER_PENDING_STALE_SECS (all buckets), counted every minute; docworker reconcile lists and repairs them"
     );
 }
 
