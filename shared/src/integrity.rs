@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::Rejection;
-use crate::parts::PartCheck;
+use crate::parts::{self, PartCheck, PartsDigest};
 
 /// The upload-path contract: the hex SHA-256 of the content, computed by the uploader, as
 /// user metadata. The name the SDK hands back (it strips `x-amz-meta-`) is
@@ -145,6 +145,168 @@ impl ClientDigest {
     }
 }
 
+/// What S3 returned with the object that can vouch for its bytes (GetObject's headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Offered {
+    pub etag: Option<String>,
+    /// False under SSE-KMS, DSSE-KMS and SSE-C, where the ETag is not an MD5 of anything.
+    pub etag_is_md5: bool,
+    /// The full-object checksum the SDK validates while the body streams (a SHA-256 one is in
+    /// `checksum_sha256` instead: docworker compares that one itself).
+    pub full: Option<FullChecksum>,
+    /// `x-amz-checksum-sha256` when it is a full-object value (base64).
+    pub checksum_sha256: Option<String>,
+    /// A `COMPOSITE` checksum (a checksum of the part checksums): algorithm and value.
+    pub composite: Option<(PartCheck, String)>,
+    /// The uploader's `x-amz-meta-sha256`.
+    pub client_sha256: Option<String>,
+}
+
+/// The value computed while streaming, besides the SHA-256 and the byte count that every object
+/// gets, and what it is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// Nothing more: a client digest or the SDK's validation already vouches.
+    Nothing,
+    /// A single-part ETag: the MD5 of the content.
+    EtagMd5([u8; 16]),
+    /// A multipart ETag (`check` is MD5) or a composite checksum, over `parts` parts.
+    Parts {
+        check: PartCheck,
+        value: String,
+        parts: u32,
+    },
+}
+
+/// Which checks an object gets, decided from its headers before its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    clients: Vec<ClientDigest>,
+    full: Option<FullChecksum>,
+    pub reference: Reference,
+}
+
+impl Plan {
+    /// The strongest check S3's headers allow, and the cheapest way to it: a client digest
+    /// needs nothing beyond the SHA-256 every object gets; a full-object checksum is the SDK's;
+    /// a composite checksum (CRC32/CRC32C at SIMD speed) comes before the multipart ETag (MD5,
+    /// the slowest digest here); the single-part ETag's MD5 last. A malformed client digest is
+    /// refused here, before any byte is read.
+    pub fn new(offered: &Offered) -> Result<Plan, Rejection> {
+        let clients: Vec<ClientDigest> = [
+            ClientDigest::from_metadata(offered.client_sha256.as_deref())?,
+            ClientDigest::from_checksum_sha256(offered.checksum_sha256.as_deref())?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let etag = offered.etag.as_deref().filter(|_| offered.etag_is_md5);
+        let etag_parts = etag.and_then(parts::multipart_etag_parts);
+        let reference = if !clients.is_empty() || offered.full.is_some() {
+            Reference::Nothing
+        } else if let Some((check, value)) = &offered.composite
+            && let Some(count) = composite_parts(value)
+                .or(offered.etag.as_deref().and_then(parts::multipart_etag_parts))
+        {
+            Reference::Parts {
+                check: *check,
+                value: value.clone(),
+                parts: count,
+            }
+        } else if let (Some(etag), Some(count)) = (etag, etag_parts) {
+            Reference::Parts {
+                check: PartCheck::Md5,
+                value: etag.trim_matches('"').to_owned(),
+                parts: count,
+            }
+        } else if let Some(md5) = etag.and_then(crate::verify::plain_md5_etag) {
+            Reference::EtagMd5(md5)
+        } else {
+            Reference::Nothing
+        };
+        Ok(Plan {
+            clients,
+            full: offered.full,
+            reference,
+        })
+    }
+
+    /// The MD5 expected of the whole content, when the plan checks a single-part ETag.
+    pub fn etag_md5(&self) -> Option<[u8; 16]> {
+        match self.reference {
+            Reference::EtagMd5(md5) => Some(md5),
+            _ => None,
+        }
+    }
+
+    /// What to digest per part and over how many parts, when the plan checks parts.
+    pub fn part_check(&self) -> Option<(PartCheck, u32)> {
+        match self.reference {
+            Reference::Parts { check, parts, .. } => Some((check, parts)),
+            _ => None,
+        }
+    }
+
+    /// The class once the body has streamed (its length already checked): `md5` is the
+    /// content's MD5 when the plan asked for it, `parts` the part digest when it asked for one.
+    pub fn decide(
+        &self,
+        sha256: &[u8; 32],
+        md5: Option<[u8; 16]>,
+        parts: Option<&PartsDigest>,
+    ) -> Result<Integrity, Rejection> {
+        if !self.clients.is_empty() {
+            for client in &self.clients {
+                client.check(sha256)?;
+            }
+            return Ok(Integrity::ClientSha256);
+        }
+        if let Some(full) = self.full {
+            return Ok(Integrity::S3Checksum(full));
+        }
+        match &self.reference {
+            Reference::Nothing => Ok(Integrity::LengthOnly),
+            Reference::EtagMd5(expected) => match md5 {
+                Some(computed) if computed == *expected => Ok(Integrity::EtagMd5),
+                computed => Err(Rejection::Md5Mismatch {
+                    computed: computed.map(hex::encode).unwrap_or_default(),
+                    etag: hex::encode(expected),
+                }),
+            },
+            Reference::Parts {
+                check,
+                value,
+                parts: count,
+            } => match parts_digest_matches(parts, value) {
+                true if *check == PartCheck::Md5 => Ok(Integrity::MultipartEtag),
+                true => Ok(Integrity::Composite(*check)),
+                false => Err(Rejection::PartsMismatch {
+                    check: check.name(),
+                    parts: *count,
+                    reference: if *check == PartCheck::Md5 {
+                        "multipart ETag"
+                    } else {
+                        "composite checksum"
+                    },
+                }),
+            },
+        }
+    }
+}
+
+fn parts_digest_matches(digest: Option<&PartsDigest>, value: &str) -> bool {
+    digest.is_some_and(|digest| digest.matches(value))
+}
+
+/// The `-N` part count of a composite checksum value, when it carries one.
+fn composite_parts(value: &str) -> Option<u32> {
+    let (_, count) = value.rsplit_once('-')?;
+    count
+        .parse()
+        .ok()
+        .filter(|n| (1..=parts::MAX_PARTS).contains(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +318,158 @@ mod tests {
         let mut out = [0u8; 32];
         hex::decode_to_slice(HELLO, &mut out).unwrap();
         out
+    }
+
+    fn offered() -> Offered {
+        Offered {
+            etag: Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
+            etag_is_md5: true,
+            ..Offered::default()
+        }
+    }
+
+    #[test]
+    fn the_plan_takes_the_strongest_check_by_the_cheapest_way() {
+        let multipart = "a345e6ea942bdd9bd40dbab8201d4aa4-3";
+        let plain = offered();
+        assert!(matches!(
+            Plan::new(&plain).unwrap().reference,
+            Reference::EtagMd5(_)
+        ));
+        let kms = Offered {
+            etag_is_md5: false,
+            ..plain.clone()
+        };
+        assert_eq!(Plan::new(&kms).unwrap().reference, Reference::Nothing);
+        let parts = Offered {
+            etag: Some(format!("\"{multipart}\"")),
+            ..plain.clone()
+        };
+        assert_eq!(
+            Plan::new(&parts).unwrap().reference,
+            Reference::Parts {
+                check: PartCheck::Md5,
+                value: multipart.into(),
+                parts: 3
+            }
+        );
+        let composite = Offered {
+            composite: Some((PartCheck::Crc32, "GcnAew==".into())),
+            ..parts.clone()
+        };
+        assert_eq!(
+            Plan::new(&composite).unwrap().reference,
+            Reference::Parts {
+                check: PartCheck::Crc32,
+                value: "GcnAew==".into(),
+                parts: 3
+            },
+            "the composite CRC before the ETag's MD5, its count from the ETag without -N"
+        );
+        let composite_kms = Offered {
+            etag: Some("\"not-an-md5\"".into()),
+            etag_is_md5: false,
+            composite: Some((PartCheck::Sha256, "39CYSMdHk=-4".into())),
+            ..Offered::default()
+        };
+        assert!(matches!(
+            Plan::new(&composite_kms).unwrap().reference,
+            Reference::Parts { parts: 4, .. }
+        ));
+        let full = Offered {
+            full: Some(FullChecksum::Crc64Nvme),
+            ..parts.clone()
+        };
+        assert_eq!(Plan::new(&full).unwrap().reference, Reference::Nothing);
+        let client = Offered {
+            client_sha256: Some(HELLO.into()),
+            ..composite
+        };
+        assert_eq!(Plan::new(&client).unwrap().reference, Reference::Nothing);
+        let malformed = Offered {
+            client_sha256: Some("nope".into()),
+            ..plain
+        };
+        assert_eq!(
+            Plan::new(&malformed).unwrap_err().label(),
+            "client_digest_malformed"
+        );
+    }
+
+    #[test]
+    fn the_verdict_names_what_vouched_or_why_not() {
+        let sha256 = hello();
+        let md5: [u8; 16] = hex::decode("5d41402abc4b2a76b9719d911017c592")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let plain = Plan::new(&offered()).unwrap();
+        assert_eq!(plain.decide(&sha256, Some(md5), None), Ok(Integrity::EtagMd5));
+        assert_eq!(
+            plain.decide(&sha256, Some([0; 16]), None).unwrap_err().label(),
+            "md5_mismatch"
+        );
+        let nothing = Plan::new(&Offered::default()).unwrap();
+        assert_eq!(nothing.decide(&sha256, None, None), Ok(Integrity::LengthOnly));
+        let full = Plan::new(&Offered {
+            full: Some(FullChecksum::Crc32),
+            ..offered()
+        })
+        .unwrap();
+        assert_eq!(
+            full.decide(&sha256, None, None),
+            Ok(Integrity::S3Checksum(FullChecksum::Crc32))
+        );
+        let both = Plan::new(&Offered {
+            client_sha256: Some(HELLO.into()),
+            checksum_sha256: Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into()),
+            full: Some(FullChecksum::Crc64Nvme),
+            ..offered()
+        })
+        .unwrap();
+        assert_eq!(both.decide(&sha256, None, None), Ok(Integrity::ClientSha256));
+        assert_eq!(
+            both.decide(&[0; 32], None, None),
+            Err(Rejection::ClientDigestMismatch {
+                header: CLIENT_SHA256_HEADER
+            })
+        );
+
+        let layout = crate::parts::PartLayout::uniform(25, 3, 10, 5).unwrap();
+        let data: Vec<u8> = (0..25u32).map(|i| ((i * 31 + 7) & 0xff) as u8).collect();
+        for (check, value, class) in [
+            (
+                PartCheck::Md5,
+                "da5f75f65eb4b956e58048b2428e0185-3",
+                "md5-multipart-etag:s3",
+            ),
+            (PartCheck::Crc32c, "bM5yNQ==-3", "crc32c-composite:s3"),
+        ] {
+            let plan = Plan {
+                clients: Vec::new(),
+                full: None,
+                reference: Reference::Parts {
+                    check,
+                    value: value.into(),
+                    parts: 3,
+                },
+            };
+            let mut digester = crate::parts::PartDigester::new(layout.clone(), check);
+            digester.update(&data);
+            let digest = digester.finish();
+            assert_eq!(
+                plan.decide(&sha256, None, Some(&digest)).map(Integrity::as_str),
+                Ok(class)
+            );
+            let mut digester = crate::parts::PartDigester::new(layout.clone(), check);
+            digester.update(&data[..24]);
+            digester.update(b"x");
+            let rejection = plan
+                .decide(&sha256, None, Some(&digester.finish()))
+                .unwrap_err();
+            assert_eq!(rejection.label(), "parts_mismatch");
+            assert!(rejection.to_string().contains("3 parts"), "{rejection}");
+        }
     }
 
     #[test]

@@ -124,7 +124,6 @@ impl PartCheck {
 }
 
 /// One running digest of the chosen algorithm.
-#[derive(Clone)]
 enum Hasher {
     Md5(Md5),
     /// CRC32 (ISO-HDLC) and CRC32C (iSCSI) by crc-fast, the implementation the SDK's own
@@ -267,7 +266,7 @@ impl PartsDigest {
         match self.check {
             PartCheck::Md5 => computed.eq_ignore_ascii_case(s3_value),
             _ => {
-                let (digest, _) = computed.rsplit_once('-').unwrap_or((computed, ""));
+                let (digest, _) = computed.rsplit_once('-').unwrap_or((computed.as_str(), ""));
                 s3_value == computed || s3_value == digest
             }
         }

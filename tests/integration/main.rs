@@ -9,6 +9,7 @@ mod delivery;
 mod faults;
 mod helpers;
 mod iam;
+mod integrity;
 
 mod hostile;
 mod infra;

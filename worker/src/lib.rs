@@ -8,6 +8,7 @@ pub mod dlq;
 pub mod error;
 pub mod fetch;
 pub mod observe;
+pub mod parts;
 pub mod pipeline;
 pub mod poller;
 pub mod queue;
