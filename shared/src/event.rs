@@ -205,12 +205,11 @@ struct EventBridgeObject {
 /// cannot tell the delivery paths apart. A `source` other than `aws.s3` is not an S3 event.
 fn eventbridge(value: Value) -> Result<ObjectEvent, EventError> {
     const INDEX: usize = 0;
-    let envelope: EventBridgeEnvelope = serde_json::from_value(value).map_err(|source| {
-        EventError::Malformed {
+    let envelope: EventBridgeEnvelope =
+        serde_json::from_value(value).map_err(|source| EventError::Malformed {
             index: INDEX,
             source,
-        }
-    })?;
+        })?;
     if envelope.source != "aws.s3" {
         return Err(EventError::UnknownShape);
     }
@@ -658,8 +657,20 @@ mod tests {
         assert_eq!(deleted.size, None);
         assert_eq!(deleted.sequencer.as_deref(), Some("617f0837b476e463"));
         for (detail_type, reason, deletion, name, kind) in [
-            ("Object Created", "POST Object", "", "ObjectCreated:Post", EventKind::Created),
-            ("Object Created", "CopyObject", "", "ObjectCreated:Copy", EventKind::Created),
+            (
+                "Object Created",
+                "POST Object",
+                "",
+                "ObjectCreated:Post",
+                EventKind::Created,
+            ),
+            (
+                "Object Created",
+                "CopyObject",
+                "",
+                "ObjectCreated:Copy",
+                EventKind::Created,
+            ),
             (
                 "Object Created",
                 "CompleteMultipartUpload",
@@ -708,7 +719,11 @@ mod tests {
             value["detail"]["reason"] = reason.into();
             value["detail"]["deletion-type"] = deletion.into();
             let event = only_record(&value.to_string());
-            assert_eq!((event.name.as_str(), event.kind), (name, kind), "{detail_type} {reason}");
+            assert_eq!(
+                (event.name.as_str(), event.kind),
+                (name, kind),
+                "{detail_type} {reason}"
+            );
         }
     }
 

@@ -205,8 +205,10 @@ impl Plan {
         let reference = if !clients.is_empty() || offered.full.is_some() {
             Reference::Nothing
         } else if let Some((check, value)) = &offered.composite
-            && let Some(count) = composite_parts(value)
-                .or(offered.etag.as_deref().and_then(parts::multipart_etag_parts))
+            && let Some(count) = composite_parts(value).or(offered
+                .etag
+                .as_deref()
+                .and_then(parts::multipart_etag_parts))
         {
             Reference::Parts {
                 check: *check,
@@ -404,13 +406,22 @@ mod tests {
             .try_into()
             .unwrap();
         let plain = Plan::new(&offered()).unwrap();
-        assert_eq!(plain.decide(&sha256, Some(md5), None), Ok(Integrity::EtagMd5));
         assert_eq!(
-            plain.decide(&sha256, Some([0; 16]), None).unwrap_err().label(),
+            plain.decide(&sha256, Some(md5), None),
+            Ok(Integrity::EtagMd5)
+        );
+        assert_eq!(
+            plain
+                .decide(&sha256, Some([0; 16]), None)
+                .unwrap_err()
+                .label(),
             "md5_mismatch"
         );
         let nothing = Plan::new(&Offered::default()).unwrap();
-        assert_eq!(nothing.decide(&sha256, None, None), Ok(Integrity::LengthOnly));
+        assert_eq!(
+            nothing.decide(&sha256, None, None),
+            Ok(Integrity::LengthOnly)
+        );
         let full = Plan::new(&Offered {
             full: Some(FullChecksum::Crc32),
             ..offered()
@@ -427,7 +438,10 @@ mod tests {
             ..offered()
         })
         .unwrap();
-        assert_eq!(both.decide(&sha256, None, None), Ok(Integrity::ClientSha256));
+        assert_eq!(
+            both.decide(&sha256, None, None),
+            Ok(Integrity::ClientSha256)
+        );
         assert_eq!(
             both.decide(&[0; 32], None, None),
             Err(Rejection::ClientDigestMismatch {
@@ -458,7 +472,8 @@ mod tests {
             digester.update(&data);
             let digest = digester.finish();
             assert_eq!(
-                plan.decide(&sha256, None, Some(&digest)).map(Integrity::as_str),
+                plan.decide(&sha256, None, Some(&digest))
+                    .map(Integrity::as_str),
                 Ok(class)
             );
             let mut digester = crate::parts::PartDigester::new(layout.clone(), check);

@@ -138,9 +138,9 @@ impl Hasher {
     fn new(check: PartCheck) -> Hasher {
         match check {
             PartCheck::Md5 => Hasher::Md5(Md5::new()),
-            PartCheck::Crc32 => Hasher::Crc(crc_fast::Digest::new(
-                crc_fast::CrcAlgorithm::Crc32IsoHdlc,
-            )),
+            PartCheck::Crc32 => {
+                Hasher::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc))
+            }
             PartCheck::Crc32c => {
                 Hasher::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
             }
@@ -206,7 +206,9 @@ impl PartDigester {
                 self.overrun = true;
                 return;
             }
-            let take = chunk.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+            let take = chunk
+                .len()
+                .min(usize::try_from(self.left).unwrap_or(usize::MAX));
             let (this_part, rest) = chunk.split_at(take);
             self.current.update(this_part);
             self.left -= take as u64;
@@ -297,7 +299,10 @@ mod tests {
         (PartCheck::Crc32, "8ziTJw==-3"),
         (PartCheck::Crc32c, "bM5yNQ==-3"),
         (PartCheck::Sha1, "JR3VBzDO+eFySq6nAYe8HbCcozA=-3"),
-        (PartCheck::Sha256, "tW6zgKjLUlH8oKQFHvxKBGvp6nDGWSvwYk+eRRkXgxI=-3"),
+        (
+            PartCheck::Sha256,
+            "tW6zgKjLUlH8oKQFHvxKBGvp6nDGWSvwYk+eRRkXgxI=-3",
+        ),
     ];
 
     const UNEVEN: [(PartCheck, &str); 5] = [
@@ -305,7 +310,10 @@ mod tests {
         (PartCheck::Crc32, "JBtQMQ==-3"),
         (PartCheck::Crc32c, "rAhrGQ==-3"),
         (PartCheck::Sha1, "Zf2IRrVvtckE9+P79xhc8nCzjTg=-3"),
-        (PartCheck::Sha256, "A3CVoOM8PisIhomUEb0Mhay/LB+J2JA6h3Oaj51m6qQ=-3"),
+        (
+            PartCheck::Sha256,
+            "A3CVoOM8PisIhomUEb0Mhay/LB+J2JA6h3Oaj51m6qQ=-3",
+        ),
     ];
 
     fn digest_in_chunks(layout: &PartLayout, check: PartCheck, chunk: usize) -> PartsDigest {
@@ -412,11 +420,7 @@ mod tests {
             None,
             "a middle part differs"
         );
-        assert_eq!(
-            PartLayout::uniform(25, 3, 5, 15),
-            None,
-            "last above first"
-        );
+        assert_eq!(PartLayout::uniform(25, 3, 5, 15), None, "last above first");
         assert_eq!(PartLayout::uniform(0, 0, 0, 0), None);
         assert_eq!(PartLayout::uniform(10, 1, 10, 9), None);
         assert_eq!(PartLayout::uniform(u64::MAX, 3, u64::MAX / 2, 5), None);

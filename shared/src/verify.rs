@@ -95,9 +95,7 @@ impl Digests {
         plan: &Plan,
         parts: Option<&PartsDigest>,
     ) -> Result<Digested, Rejection> {
-        self.conclude_with(expected_len, |sha256, md5| {
-            plan.decide(sha256, md5, parts)
-        })
+        self.conclude_with(expected_len, |sha256, md5| plan.decide(sha256, md5, parts))
     }
 
     fn conclude_with(
