@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use docworker::parts::{self, Object};
+use docworker::process::parts::{self, Object};
 use docworker_shared::fixtures;
 use docworker_shared::parts::{PartCheck, PartDigester};
 

@@ -1,6 +1,9 @@
 //! What operators watch: Prometheus metrics on `/metrics`, liveness on `/healthz`, readiness on
 //! `/readyz` (database answers, queue reachable, not shutting down).
 
+pub mod events;
+pub mod telemetry;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-
-use crate::poller::LONG_POLL_WAIT;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
@@ -39,8 +40,9 @@ pub mod names {
     pub const READY: &str = "docworker_ready";
 }
 
-/// Installs the Prometheus recorder for the process.
-pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+/// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
+/// settle with (the pipeline's), so that each series starts at 0.
+pub fn install_metrics(outcomes: &[&'static str]) -> anyhow::Result<PrometheusHandle> {
     let buckets = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
     ];
@@ -48,7 +50,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
         .install_recorder()?;
     describe();
-    start_at_zero();
+    start_at_zero(outcomes);
     Ok(handle)
 }
 
@@ -129,11 +131,10 @@ fn describe() {
 
 /// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
 /// series, so rates and alerts read 0 instead of "no data" until the first increment.
-fn start_at_zero() {
+fn start_at_zero(outcomes: &[&'static str]) {
     use docworker_shared::{EventError, Rejection};
 
     use crate::error::ProcessError;
-    use crate::pipeline::Processed;
     for name in [
         names::RECEIVE_REQUESTS,
         names::MESSAGES_RECEIVED,
@@ -143,7 +144,7 @@ fn start_at_zero() {
     ] {
         metrics::counter!(name).increment(0);
     }
-    for outcome in Processed::LABELS {
+    for outcome in outcomes {
         metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
     }
     for reason in Rejection::LABELS {
@@ -162,6 +163,10 @@ fn start_at_zero() {
     let _ = metrics::histogram!(names::PROCESSING_SECONDS);
     let _ = metrics::histogram!(names::LAG_SECONDS);
 }
+
+/// SQS's maximum long-poll wait, which the consumer polls with: fewer empty receives, and
+/// messages arrive as soon as they exist. Readiness judges an open poll by it.
+pub const LONG_POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
 /// attempt of every SQS call (start-up's GetQueueAttributes, receives, deletes, heartbeats, depth
