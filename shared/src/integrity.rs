@@ -249,6 +249,14 @@ impl Plan {
         }
     }
 
+    /// Whether a part digest matches the value the plan checks it against.
+    pub fn parts_match(&self, digest: &PartsDigest) -> bool {
+        match &self.reference {
+            Reference::Parts { value, .. } => digest.matches(value),
+            _ => false,
+        }
+    }
+
     /// The class once the body has streamed (its length already checked): `md5` is the
     /// content's MD5 when the plan asked for it, `parts` the part digest when it asked for one.
     pub fn decide(

@@ -4,7 +4,7 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use md5::{Digest, Md5};
 
-use crate::integrity::{FullChecksum, Plan};
+use crate::integrity::Plan;
 use crate::parts::PartsDigest;
 use crate::sniff::{self, Preamble};
 use crate::{Category, Rejection, category, zip_directory};
@@ -52,38 +52,6 @@ impl Digests {
 
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// Ends the stream: checks the byte count against the object's length and the MD5 against the
-    /// ETag. `s3_checksum` names the full-object checksum the SDK validated, if any.
-    pub fn finish(
-        self,
-        expected_len: u64,
-        s3_checksum: Option<&'static str>,
-        etag: &str,
-    ) -> Result<Digested, Rejection> {
-        let expected = self.md5.as_ref().map(|(_, expected)| *expected);
-        self.conclude_with(expected_len, |_, md5| {
-            let full = match s3_checksum {
-                Some("sha256") => return Ok(Integrity::ClientSha256),
-                Some("crc64nvme") => Some(FullChecksum::Crc64Nvme),
-                Some("crc32c") => Some(FullChecksum::Crc32c),
-                Some("crc32") => Some(FullChecksum::Crc32),
-                Some("sha1") => Some(FullChecksum::Sha1),
-                _ => None,
-            };
-            match (full, md5.zip(expected)) {
-                (Some(full), _) => Ok(Integrity::S3Checksum(full)),
-                (None, Some((computed, expected))) if computed != expected => {
-                    Err(Rejection::Md5Mismatch {
-                        computed: hex::encode(computed),
-                        etag: etag.to_owned(),
-                    })
-                }
-                (None, Some(_)) => Ok(Integrity::EtagMd5),
-                (None, None) => Ok(Integrity::LengthOnly),
-            }
-        })
     }
 
     /// Ends the stream: checks the byte count against the object's length, then decides the
@@ -405,39 +373,40 @@ mod tests {
 
     #[test]
     fn digests_count_hash_and_check_md5() {
-        let md5 = plain_md5_etag("\"5d41402abc4b2a76b9719d911017c592\"").expect("plain md5"); // "hello"
-        let mut digests = Digests::new(Some(md5));
+        let etag = |etag: &str| crate::integrity::Offered {
+            etag: Some(etag.into()),
+            etag_is_md5: true,
+            ..Default::default()
+        };
+        let plan = Plan::new(&etag("\"5d41402abc4b2a76b9719d911017c592\"")).unwrap(); // "hello"
+        let mut digests = Digests::new(plan.etag_md5());
         digests.update(b"hel");
         digests.update(b"lo");
-        let done = digests.finish(5, None, "\"5d41\"").unwrap();
+        let done = digests.conclude(5, &plan, None).unwrap();
         assert_eq!(
             done.sha256,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert_eq!(done.integrity, Integrity::EtagMd5);
 
-        let mut digests = Digests::new(Some(md5));
+        let mut digests = Digests::new(plan.etag_md5());
         digests.update(b"jello");
         assert!(matches!(
-            digests.finish(5, None, "e"),
+            digests.conclude(5, &plan, None),
             Err(Rejection::Md5Mismatch { .. })
         ));
 
-        let mut digests = Digests::new(None);
-        digests.update(b"hello");
-        assert_eq!(
-            digests.finish(6, None, "e"),
-            Err(Rejection::SizeMismatch {
-                expected: 6,
-                counted: 5
-            })
-        );
-
-        let mut digests = Digests::new(Some(md5));
+        let full = Plan::new(&crate::integrity::Offered {
+            full: Some(crate::integrity::FullChecksum::Crc64Nvme),
+            ..etag("\"5d41402abc4b2a76b9719d911017c592\"")
+        })
+        .unwrap();
+        assert_eq!(full.etag_md5(), None, "no MD5 beside S3's checksum");
+        let mut digests = Digests::new(full.etag_md5());
         digests.update(b"jello");
         assert_eq!(
-            digests.finish(5, Some("crc64nvme"), "e").unwrap().integrity,
-            Integrity::S3Checksum(FullChecksum::Crc64Nvme),
+            digests.conclude(5, &full, None).unwrap().integrity,
+            Integrity::S3Checksum(crate::integrity::FullChecksum::Crc64Nvme),
             "S3's checksum, validated by the SDK, supersedes the ETag"
         );
     }
