@@ -386,7 +386,7 @@ fn the_operation_scan_reads_both_call_styles() {
 #[test]
 fn dashboards_and_alerts_use_only_metrics_the_worker_exports() {
     let exported =
-        std::fs::read_to_string(root().join("worker/src/observe.rs")).expect("observe.rs");
+        std::fs::read_to_string(root().join("worker/src/observe/mod.rs")).expect("observe/mod.rs");
     for file in [
         "infra/monitoring/alerts.yaml",
         "infra/monitoring/grafana-dashboard.json",

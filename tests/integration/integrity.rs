@@ -653,6 +653,30 @@ async fn sdk_puts_and_server_side_copies_name_the_checksum_s3_holds() {
         .await
         .expect("CopyObject");
     finalized_as(&stack, "reports/plain-copy.pdf", &bytes, "md5-etag:s3").await;
+
+    // Operators see the same classes counted, and the ones no object had at 0.
+    let counts = [
+        ("crc32:s3", 2.0),
+        ("md5-etag:s3", 2.0),
+        ("length-only", 0.0),
+    ];
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    loop {
+        let (_, metrics) = stack.http_get("/metrics").await;
+        let seen: Vec<f64> = counts
+            .iter()
+            .map(|(class, _)| {
+                let series =
+                    format!("docworker_objects_by_integrity_total{{integrity=\"{class}\"}}");
+                crate::operations::sample(&metrics, &series)
+            })
+            .collect();
+        if seen == counts.map(|(_, n)| n) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{seen:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// A proxy between the worker and S3 (HTTP/1.1, one exchange at a time per connection, as the

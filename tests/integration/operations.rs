@@ -5,7 +5,7 @@ use docworker_shared::fixtures::{self, SampleDicom};
 use crate::helpers::Stack;
 
 /// The value of one sample line `name{labels} value` in Prometheus text.
-fn sample(metrics: &str, series: &str) -> f64 {
+pub(crate) fn sample(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|line| {
