@@ -774,3 +774,36 @@ async fn a_part_corrupted_in_flight_is_caught_by_the_multipart_etag() {
     multipart(&s3, &stack.bucket, other, &bytes, &[5 * MIB, 5 * MIB, 1000]).await;
     finalized_as(&stack, other, &bytes, "md5-multipart-etag:s3").await;
 }
+
+/// The one case S3 holds nothing to check: SSE-KMS (the ETag is no MD5) without checksums. On
+/// AWS a single-part upload still gets S3's CRC64NVME; moto adds none, so a single-part upload
+/// shows the case here. The uploader's own SHA-256 then still proves the bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sse_kms_upload_without_checksums_is_length_only_unless_the_uploader_sent_its_sha256() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let mut stack = Stack::new("kms").await;
+    stack.start_worker(&[]);
+    let s3 = s3_without_checksums().await;
+    let bytes = fixtures::pdf();
+    let digest = crate::helpers::sha256_hex(&bytes);
+    for (key, metadata, class) in [
+        ("reports/kms.pdf", None, "length-only"),
+        (
+            "reports/kms-sha256.pdf",
+            Some(digest.as_str()),
+            "sha256:client",
+        ),
+    ] {
+        s3.put_object()
+            .bucket(&stack.bucket)
+            .key(key)
+            .content_type("application/pdf")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .set_metadata(metadata.map(|d| [("sha256".to_owned(), d.to_owned())].into()))
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .expect("PutObject");
+        finalized_as(&stack, key, &bytes, class).await;
+    }
+}
