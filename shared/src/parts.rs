@@ -72,10 +72,6 @@ impl PartLayout {
         }
     }
 
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
     /// The length of part `index` (from 0); 0 past the last part.
     fn part_len(&self, index: u32) -> u64 {
         match &self.lengths {
@@ -242,7 +238,6 @@ impl PartDigester {
         PartsDigest {
             check: self.check,
             value,
-            layout: self.layout,
         }
     }
 }
@@ -253,7 +248,6 @@ pub struct PartsDigest {
     pub check: PartCheck,
     /// In S3's notation, with the `-N` part count.
     pub value: Option<String>,
-    pub layout: PartLayout,
 }
 
 impl PartsDigest {
@@ -436,7 +430,6 @@ mod tests {
         assert!(uniform.same_cut(&PartLayout::listed(25, vec![10, 10, 5]).unwrap()));
         assert!(!uniform.same_cut(&PartLayout::listed(25, vec![10, 9, 6]).unwrap()));
         assert_eq!(uniform.count(), 3);
-        assert_eq!(uniform.total(), 25);
     }
 
     #[test]
