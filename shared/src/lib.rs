@@ -8,6 +8,8 @@ pub mod document;
 pub mod event;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod integrity;
+pub mod parts;
 pub mod reconcile;
 pub mod reject;
 pub mod sniff;

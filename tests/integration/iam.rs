@@ -24,7 +24,7 @@ fn root() -> PathBuf {
 }
 
 /// The local stack's tools: from PATH, else from the virtualenv `infra/local/stack.sh` makes.
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let venv = root().join(".local/venv/bin").join(name);
     if venv.exists() {
         return venv;
@@ -32,7 +32,7 @@ fn tool(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let has_boto3 = |python: &PathBuf| {
         Command::new(python)
             .args(["-c", "import boto3"])

@@ -278,10 +278,17 @@ fn queue_settings_agree_between_aws_and_the_local_stack() {
             .ends_with(wiring["dead_letter_queue"].as_str().unwrap())
     );
 
-    let notifications =
-        resources["Bucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-            .as_array()
-            .expect("queue notifications");
+    // `EventDelivery` chooses between S3 notifications and EventBridge: never both, or every
+    // event would arrive twice.
+    let delivery = &resources["Bucket"]["Properties"]["NotificationConfiguration"]["Fn::If"];
+    assert_eq!(delivery[0], "DeliverThroughEventBridge");
+    assert_eq!(
+        delivery[1],
+        serde_json::json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+    );
+    let notifications = delivery[2]["QueueConfigurations"]
+        .as_array()
+        .expect("queue notifications");
     let pairs: BTreeSet<(String, String)> = notifications
         .iter()
         .map(|n| {
@@ -304,6 +311,47 @@ fn queue_settings_agree_between_aws_and_the_local_stack() {
         }
     }
     assert_eq!(pairs, expected);
+
+    // The EventBridge rule selects the same events under the same prefixes, of this bucket only,
+    // and only the rule may send to the queue on EventBridge's behalf.
+    let rule = &resources["UploadEventsRule"];
+    assert_eq!(rule["Condition"], "DeliverThroughEventBridge");
+    let pattern = &rule["Properties"]["EventPattern"];
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["Object Created", "Object Deleted"]),
+        "the EventBridge names of {:?}",
+        wiring["notification_events"]
+    );
+    assert_eq!(
+        pattern["detail"]["bucket"]["name"][0],
+        resources["Bucket"]["Properties"]["BucketName"]
+    );
+    let prefixes: Vec<_> = pattern["detail"]["object"]["key"]
+        .as_array()
+        .expect("key prefixes")
+        .iter()
+        .map(|p| p["prefix"].clone())
+        .collect();
+    assert_eq!(
+        &serde_json::Value::from(prefixes),
+        &wiring["category_prefixes"]
+    );
+    assert_eq!(
+        rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0],
+        "Queue"
+    );
+    let from_events = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("queue policy")
+        .iter()
+        .find_map(|s| s["Fn::If"].as_array())
+        .expect("the EventBridge statement");
+    assert_eq!(from_events[0], "DeliverThroughEventBridge");
+    assert_eq!(
+        from_events[1]["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0],
+        "UploadEventsRule"
+    );
 
     let container = &resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
     let stop_timeout = container["StopTimeout"].as_u64().expect("StopTimeout");

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod iam;
 mod in_process;
+mod integrity;
 
 mod hostile;
 mod infra;

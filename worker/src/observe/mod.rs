@@ -30,6 +30,7 @@ pub mod names {
     pub const MESSAGES_REQUEUED: &str = "docworker_messages_requeued_total";
     pub const POISON_MESSAGES: &str = "docworker_poison_messages_total";
     pub const OBJECTS: &str = "docworker_objects_total";
+    pub const OBJECTS_BY_INTEGRITY: &str = "docworker_objects_by_integrity_total";
     pub const REJECTIONS: &str = "docworker_rejections_total";
     pub const RETRIES: &str = "docworker_retries_total";
     pub const BYTES_STREAMED: &str = "docworker_bytes_streamed_total";
@@ -60,6 +61,11 @@ pub fn install_metrics(outcomes: &[&'static str]) -> anyhow::Result<PrometheusHa
 /// asks for, and what a dashboard shows beside a series.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::OBJECTS_BY_INTEGRITY,
+        Unit::Count,
+        "Finalized objects by what vouched for their bytes and who computed it (`sha256:client` is end to end; `length-only` means S3 held nothing else to check)"
+    );
     describe_counter!(
         names::RECEIVE_REQUESTS,
         Unit::Count,
@@ -156,6 +162,9 @@ fn start_at_zero(outcomes: &[&'static str]) {
     }
     for reason in Rejection::LABELS {
         metrics::counter!(names::REJECTIONS, "reason" => *reason).increment(0);
+    }
+    for integrity in docworker_shared::integrity::Integrity::LABELS {
+        metrics::counter!(names::OBJECTS_BY_INTEGRITY, "integrity" => *integrity).increment(0);
     }
     for kind in ProcessError::LABELS {
         metrics::counter!(names::RETRIES, "kind" => *kind).increment(0);
