@@ -248,6 +248,8 @@ pub struct RunArgs {
     /// document's row): the write fails as retryable instead of queueing behind it.
     #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_lock_timeout_ms: u64,
+    #[command(flatten, next_help_heading = "Notifications")]
+    pub notify: crate::notify::NotifyArgs,
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -378,6 +380,7 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub dlq_url: Option<String>,
     pub require_dlq: bool,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// `replay`'s configuration after validation.
@@ -544,6 +547,7 @@ impl RunArgs {
             metrics_addr,
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
+            notify: self.notify.validate()?,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod deletes;
 pub mod dlq;
 pub mod error;
 pub mod fetch;
+pub mod notify;
 pub mod observe;
 pub mod pipeline;
 pub mod poller;

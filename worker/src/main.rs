@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
-use docworker::{app, dlq, replay, shutdown, telemetry};
+use docworker::{app, dlq, notify, replay, shutdown, telemetry};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
 const CONFIG_ERROR: u8 = 2;
@@ -40,6 +40,13 @@ fn main() -> ExitCode {
         Command::Run(args) => match args.validate() {
             Ok(config) => runtime.block_on(async {
                 let stop = shutdown::on_signals()?;
+                // Beside the poller, on connections of their own.
+                notify::spawn(
+                    &config.notify,
+                    app::pool(config.database.clone(), 2),
+                    &app::aws().await?,
+                    stop.clone(),
+                );
                 app::run(config, stop).await
             }),
             Err(e) => return config_error(e),
