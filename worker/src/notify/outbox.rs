@@ -92,12 +92,13 @@ pub enum OutboxError {
 }
 
 enum Client {
+    // Clients named for their services: tests/integration/infra.rs finds the calls by name.
     EventBridge {
-        client: aws_sdk_eventbridge::Client,
+        eventbridge: aws_sdk_eventbridge::Client,
         bus: String,
     },
     Sns {
-        client: aws_sdk_sns::Client,
+        sns: aws_sdk_sns::Client,
         topic_arn: String,
     },
 }
@@ -122,7 +123,7 @@ impl Publisher {
             .build();
         let client = match destination {
             Destination::EventBridge { bus } => Client::EventBridge {
-                client: aws_sdk_eventbridge::Client::from_conf(
+                eventbridge: aws_sdk_eventbridge::Client::from_conf(
                     aws_sdk_eventbridge::config::Builder::from(aws)
                         .timeout_config(timeouts)
                         .build(),
@@ -130,7 +131,7 @@ impl Publisher {
                 bus,
             },
             Destination::Sns { topic_arn } => Client::Sns {
-                client: aws_sdk_sns::Client::from_conf(
+                sns: aws_sdk_sns::Client::from_conf(
                     aws_sdk_sns::config::Builder::from(aws)
                         .timeout_config(timeouts)
                         .build(),
@@ -276,7 +277,7 @@ impl Publisher {
     /// refused with; `Err` with a code when the call as a whole failed.
     async fn publish(&self, events: &[Event]) -> Result<Vec<Option<String>>, String> {
         match &self.client {
-            Client::EventBridge { client, bus } => {
+            Client::EventBridge { eventbridge, bus } => {
                 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
                 let entries = events
                     .iter()
@@ -292,7 +293,7 @@ impl Publisher {
                             .build()
                     })
                     .collect();
-                let output = client
+                let output = eventbridge
                     .put_events()
                     .set_entries(Some(entries))
                     .send()
@@ -307,7 +308,7 @@ impl Publisher {
                     })
                     .collect())
             }
-            Client::Sns { client, topic_arn } => {
+            Client::Sns { sns, topic_arn } => {
                 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
                 let mut entries = Vec::with_capacity(events.len());
                 for (i, event) in events.iter().enumerate() {
@@ -325,7 +326,7 @@ impl Publisher {
                             .map_err(|_| "invalid_request".to_owned())?,
                     );
                 }
-                let output = client
+                let output = sns
                     .publish_batch()
                     .topic_arn(topic_arn)
                     .set_publish_batch_request_entries(Some(entries))
