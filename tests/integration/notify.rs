@@ -450,3 +450,78 @@ async fn twenty_instances_in_shuffled_order_group_into_one_study_of_two_series_r
     let (code, log) = stack.stop_worker();
     assert_eq!(code, Some(0), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_role_counts_instances_completes_studies_and_drains_the_outbox() {
+    use crate::database::{as_role, two_role_database};
+    let mut stack = Stack::without_schema("notifyroles").await;
+    let database = stack
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_owned();
+    two_role_database(&stack.db, &database).await;
+    let migrate = std::process::Command::new(crate::helpers::worker_binary())
+        .arg("migrate")
+        .env("DATABASE_URL", as_role(&stack.database_url, "docworker_owner"))
+        .output()
+        .expect("docworker migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let config = crate::helpers::aws_config().await;
+    let sns = aws_sdk_sns::Client::new(&config);
+    let topic_arn = sns
+        .create_topic()
+        .name(&stack.bucket)
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn
+        .expect("topic ARN");
+
+    stack.database_url = as_role(&stack.database_url, "docworker_app");
+    stack.start_worker_with_args(
+        &["--no-migrate"],
+        &[
+            ("DOCWORKER_SNS_TOPIC_ARN", &topic_arn),
+            ("DOCWORKER_STUDY_QUIET_SECS", "1"),
+        ],
+    );
+    let key = "medical/roles/one.dcm";
+    stack
+        .put(
+            key,
+            SampleDicom::default().to_bytes(),
+            Some("application/dicom"),
+            &[],
+        )
+        .await;
+    assert_eq!(stack.wait_settled(key).await.status, "finalized");
+    // The document's event and then the study's are published and deleted by the runtime role.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (completed, waiting): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM studies WHERE completed_at IS NOT NULL AND instance_count = 1),
+                    (SELECT count(*) FROM outbox)",
+        )
+        .fetch_one(&stack.db)
+        .await
+        .expect("state");
+        if (completed, waiting) == (1, 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "completed {completed}, waiting {waiting}\n{}",
+            stack.worker_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, log) = stack.stop_worker();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("permission denied"), "{log}");
+}

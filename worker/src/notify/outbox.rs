@@ -246,7 +246,7 @@ impl Publisher {
                 outbox_id = event.id,
                 code, "outbox event refused by the destination; rescheduled"
             );
-            self.reschedule(&[event], code).await?;
+            self.reschedule(&[*event], code).await?;
         }
         Ok(events.len())
     }
