@@ -384,7 +384,8 @@ async fn twenty_instances_in_shuffled_order_group_into_one_study_of_two_series_r
             )
             .await;
     }
-    stack.start_worker(&[("DOCWORKER_STUDY_QUIET_SECS", "2")]);
+    // Long enough that a loaded machine's gaps between two of the 20 do not end the study early.
+    stack.start_worker(&[("DOCWORKER_STUDY_QUIET_SECS", "4")]);
     let announced = next(&mut listener, WAIT)
         .await
         .unwrap_or_else(|| panic!("no study reported complete\n{}", stack.worker_log()));
@@ -440,7 +441,7 @@ async fn twenty_instances_in_shuffled_order_group_into_one_study_of_two_series_r
         serde_json::json!({"study_id": id.to_string(), "status": "complete", "series": 2, "instances": 20})
     );
     // Once: nothing more over several quiet periods, and one study event in the outbox.
-    assert_eq!(next(&mut listener, Duration::from_secs(7)).await, None);
+    assert_eq!(next(&mut listener, Duration::from_secs(10)).await, None);
     let study_events: Vec<Value> =
         sqlx::query_scalar("SELECT payload FROM outbox WHERE kind = 'study'")
             .fetch_all(&stack.db)
