@@ -62,7 +62,9 @@ fn granted_actions(template: &Value, role: &str) -> BTreeSet<String> {
     for statement in statements {
         // A statement granted only when a parameter is set (`Fn::If`: condition, statement,
         // `AWS::NoValue`), such as publishing the outbox: the statement it grants then.
-        let statement = statement.get("Fn::If").map_or(statement, |branches| &branches[1]);
+        let statement = statement
+            .get("Fn::If")
+            .map_or(statement, |branches| &branches[1]);
         assert_eq!(statement["Effect"], "Allow");
         match &statement["Action"] {
             Value::String(action) => {

@@ -9,6 +9,7 @@ mod delivery;
 mod faults;
 mod helpers;
 mod iam;
+mod notify;
 
 mod hostile;
 mod infra;

@@ -119,7 +119,9 @@ async fn a_listener_hears_exactly_the_committed_outcomes_and_nothing_rolled_back
     .execute(&stack.db)
     .await
     .expect("committed marker");
-    let after = next(&mut listener, WAIT).await.expect("the marker is heard");
+    let after = next(&mut listener, WAIT)
+        .await
+        .expect("the marker is heard");
     assert_eq!(after["key"], "images/marker.png", "{after}");
     assert_eq!(next(&mut listener, Duration::from_secs(1)).await, None);
 
@@ -279,7 +281,10 @@ async fn outcomes_wait_in_the_outbox_while_eventbridge_is_unreachable_and_reach_
         "{metrics}"
     );
     assert_eq!(
-        sample(&metrics, "docworker_outbox_published_total{kind=\"document\"}"),
+        sample(
+            &metrics,
+            "docworker_outbox_published_total{kind=\"document\"}"
+        ),
         0.0
     );
     assert_eq!(stack.queue_counts(&queue_url).await, (0, 0));
@@ -289,7 +294,10 @@ async fn outcomes_wait_in_the_outbox_while_eventbridge_is_unreachable_and_reach_
     // Restarted with EventBridge reachable, the worker drains what waited.
     stack.start_worker(&[("DOCWORKER_EVENT_BUS", &bus)]);
     let received = read_events(&stack, &queue_url, 2, |event| {
-        event["detail"]["id"].as_str().expect("detail.id").to_owned()
+        event["detail"]["id"]
+            .as_str()
+            .expect("detail.id")
+            .to_owned()
     })
     .await;
     assert_eq!(received.keys().cloned().collect::<BTreeSet<_>>(), ids);
@@ -359,7 +367,10 @@ async fn twenty_instances_in_shuffled_order_group_into_one_study_of_two_series_r
     let mut stack = Stack::new("studies").await;
     let mut listener = listen(&stack, "docworker_studies").await;
     let study = "1.2.826.0.1.3680043.8.498.77";
-    let series = ["1.2.826.0.1.3680043.8.498.77.1", "1.2.826.0.1.3680043.8.498.77.2"];
+    let series = [
+        "1.2.826.0.1.3680043.8.498.77.1",
+        "1.2.826.0.1.3680043.8.498.77.2",
+    ];
     // 12 CT instances in the first series, 8 MR in the second, uploaded in a shuffled order.
     for i in (0..20).map(|n| (n * 7) % 20) {
         let (series_uid, modality) = if i < 12 {
@@ -465,7 +476,10 @@ async fn the_runtime_role_counts_instances_completes_studies_and_drains_the_outb
     two_role_database(&stack.db, &database).await;
     let migrate = std::process::Command::new(crate::helpers::worker_binary())
         .arg("migrate")
-        .env("DATABASE_URL", as_role(&stack.database_url, "docworker_owner"))
+        .env(
+            "DATABASE_URL",
+            as_role(&stack.database_url, "docworker_owner"),
+        )
         .output()
         .expect("docworker migrate");
     assert!(

@@ -156,7 +156,10 @@ impl Publisher {
         };
         let mut failing = backoff();
         let mut measured: Option<Instant> = None;
-        info!(destination = self.describe_destination(), "publishing the outbox");
+        info!(
+            destination = self.describe_destination(),
+            "publishing the outbox"
+        );
         loop {
             if measured.is_none_or(|at| at.elapsed() >= MEASURE_EVERY) {
                 if let Err(e) = self.measure().await {

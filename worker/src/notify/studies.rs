@@ -85,7 +85,10 @@ mod tests {
             scan_interval(Duration::from_secs(120)),
             Duration::from_secs(12)
         );
-        assert_eq!(scan_interval(Duration::from_secs(3)), Duration::from_secs(1));
+        assert_eq!(
+            scan_interval(Duration::from_secs(3)),
+            Duration::from_secs(1)
+        );
         assert_eq!(
             scan_interval(Duration::from_secs(3600)),
             Duration::from_secs(30)
