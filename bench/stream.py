@@ -118,7 +118,7 @@ def main():
         DOCWORKER_METRICS_ADDR="127.0.0.1:0",
         DOCWORKER_LOG_FORMAT="json",
         DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
-        RUST_LOG="info,docworker::pipeline=debug",
+        RUST_LOG="info,docworker::process=debug",
     )
     argv = [args.worker or e2e.RELEASE_WORKER, "run", "--no-migrate"]
     worker = Process("docworker", argv, env, log_path, database_url, bucket, "documents", "status = 'finalized'")

@@ -12,6 +12,10 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+/// The SQS message attribute that marks an event `docworker replay` enqueued, beside the event
+/// contract it travels with: the worker logs it and records it on the audit trail.
+pub const REPLAY_ATTRIBUTE: &str = "docworker-replay";
+
 /// Everything a message body can legitimately be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {

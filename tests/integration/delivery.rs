@@ -562,7 +562,7 @@ async fn delete_through_the_batcher(
     queue_url: &str,
     settled: &[(String, String)],
 ) {
-    let (deletes, flushed) = docworker::deletes::Deletes::spawn(sqs, queue_url.to_owned());
+    let (deletes, flushed) = docworker::consume::deletes::Deletes::spawn(sqs, queue_url.to_owned());
     for (message_id, receipt) in settled {
         deletes.delete(message_id, receipt).await;
     }

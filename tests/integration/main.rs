@@ -9,6 +9,7 @@ mod delivery;
 mod faults;
 mod helpers;
 mod iam;
+mod in_process;
 mod notify;
 
 mod hostile;

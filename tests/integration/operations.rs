@@ -503,9 +503,9 @@ async fn replay_after_a_row_was_corrupted_restores_it() {
 /// The metric names the worker declares (`observe::names`), read from its source.
 fn declared_metric_names() -> Vec<String> {
     let source = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker/src/observe.rs"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker/src/observe/mod.rs"),
     )
-    .expect("observe.rs");
+    .expect("observe/mod.rs");
     let names = &source[source.find("pub mod names").expect("names module")..];
     let names = &names[..names.find('}').expect("end of names")];
     names

@@ -5,7 +5,7 @@
 //! through the API and send the events real S3 sends for them.
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use docworker::replay::REPLAY_ATTRIBUTE;
+use docworker_shared::event::REPLAY_ATTRIBUTE;
 use docworker_shared::fixtures;
 use serde_json::Value;
 

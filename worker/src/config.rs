@@ -1,8 +1,11 @@
 //! The command line and its configuration: flags with environment fallbacks, validated once at
 //! start-up so that a bad setting stops the process with one line that names it (exit code 2).
 
+use std::convert::Infallible;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -148,7 +151,7 @@ pub enum DlqAction {
 pub struct DatabaseArgs {
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// TLS to the database, as libpq's `sslmode`; overrides the URL's. `verify-full` checks the
     /// server's certificate against `DOCWORKER_DB_SSL_ROOT_CERT` and its name against the host:
     /// anything less lets whoever sits on the network path read the records.
@@ -158,6 +161,54 @@ pub struct DatabaseArgs {
     /// RDS, `global-bundle.pem`); overrides the URL's `sslrootcert`.
     #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT")]
     pub db_ssl_root_cert: Option<PathBuf>,
+}
+
+/// A PostgreSQL connection URL as given. It may hold the password, so its `Debug` shows none of
+/// it: the arguments can be printed whole without leaking it.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = Infallible;
+
+    fn from_str(url: &str) -> Result<DatabaseUrl, Infallible> {
+        Ok(DatabaseUrl(url.to_owned()))
+    }
+}
+
+/// Validated connection options. They hold the password: `Debug` names the server, database
+/// and role only.
+#[derive(Clone)]
+pub struct Database(PgConnectOptions);
+
+impl Database {
+    pub fn options(&self) -> &PgConnectOptions {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("host", &self.0.get_host())
+            .field("port", &self.0.get_port())
+            .field("database", &self.0.get_database())
+            .field("username", &self.0.get_username())
+            .field("ssl_mode", &self.0.get_ssl_mode())
+            .finish_non_exhaustive()
+    }
 }
 
 /// libpq's `sslmode` values.
@@ -249,7 +300,74 @@ pub struct RunArgs {
     #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_lock_timeout_ms: u64,
     #[command(flatten, next_help_heading = "Notifications")]
-    pub notify: crate::notify::NotifyArgs,
+    pub notify: NotifyArgs,
+}
+
+/// `run`'s notification settings: where the outbox is published, and when a study is complete.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// EventBridge bus (name or ARN) that receives one event per settled outcome and per
+    /// completed study, published from the outbox. Unset (and no SNS topic): the outbox is kept,
+    /// not published.
+    #[arg(long, env = "DOCWORKER_EVENT_BUS")]
+    pub event_bus: Option<String>,
+    /// SNS topic ARN that receives them instead (one of the two at most).
+    #[arg(long, env = "DOCWORKER_SNS_TOPIC_ARN")]
+    pub sns_topic_arn: Option<String>,
+    /// A study that has received no new instance for this long is reported complete, once.
+    #[arg(long, env = "DOCWORKER_STUDY_QUIET_SECS", default_value_t = 120)]
+    pub study_quiet_secs: u64,
+}
+
+/// Where the outbox is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An EventBridge bus, by name or ARN: events with source `docworker`.
+    EventBridge { bus: String },
+    /// A standard SNS topic.
+    Sns { topic_arn: String },
+}
+
+/// The notification settings after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub destination: Option<Destination>,
+    pub study_quiet: Duration,
+}
+
+impl NotifyArgs {
+    pub fn validate(&self) -> Result<NotifyConfig, ConfigError> {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        let destination = match (set(&self.event_bus), set(&self.sns_topic_arn)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "DOCWORKER_EVENT_BUS",
+                    "set DOCWORKER_EVENT_BUS or DOCWORKER_SNS_TOPIC_ARN, not both".into(),
+                ));
+            }
+            (Some(bus), None) => Some(Destination::EventBridge { bus }),
+            (None, Some(topic_arn)) => {
+                if !topic_arn.starts_with("arn:") {
+                    return Err(ConfigError::Invalid(
+                        "DOCWORKER_SNS_TOPIC_ARN",
+                        format!("expected an arn:…:sns:… topic ARN, got {topic_arn:?}"),
+                    ));
+                }
+                Some(Destination::Sns { topic_arn })
+            }
+            (None, None) => None,
+        };
+        if self.study_quiet_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_STUDY_QUIET_SECS",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(NotifyConfig {
+            destination,
+            study_quiet: Duration::from_secs(self.study_quiet_secs),
+        })
+    }
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -366,9 +484,9 @@ pub fn check_memory(
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// The worker's connections: with statement and lock timeouts.
-    pub database: PgConnectOptions,
+    pub database: Database,
     /// For migrations, which may lawfully wait on a lock or run long: without the timeouts.
-    pub migration_database: PgConnectOptions,
+    pub migration_database: Database,
     pub queue_url: String,
     pub max_object_bytes: u64,
     pub concurrency: usize,
@@ -380,7 +498,7 @@ pub struct RunConfig {
     pub metrics_addr: SocketAddr,
     pub dlq_url: Option<String>,
     pub require_dlq: bool,
-    pub notify: crate::notify::NotifyConfig,
+    pub notify: NotifyConfig,
 }
 
 /// `replay`'s configuration after validation.
@@ -389,7 +507,7 @@ pub struct ReplayConfig {
     pub queue_url: String,
     pub s3_path_style: bool,
     /// Present when `--status` selects rows.
-    pub database: Option<PgConnectOptions>,
+    pub database: Option<Database>,
 }
 
 /// `dlq`'s configuration after validation.
@@ -399,7 +517,7 @@ pub struct DlqConfig {
     pub queue_url: Option<String>,
     pub dlq_url: Option<String>,
     /// Only for `peek`, when given.
-    pub database: Option<PgConnectOptions>,
+    pub database: Option<Database>,
 }
 
 /// Upper bound on `DOCWORKER_CONCURRENCY`: beyond this the database pool, not the worker, limits.
@@ -410,17 +528,21 @@ const MAX_RECEIVE_LINGER_MS: u64 = 1000;
 
 impl DatabaseArgs {
     /// For commands that use the database only when it is given: `None` without a URL.
-    pub fn validate_optional(&self) -> Result<Option<PgConnectOptions>, ConfigError> {
-        match self.database_url.as_deref() {
+    pub fn validate_optional(&self) -> Result<Option<Database>, ConfigError> {
+        match self.database_url.as_ref().map(DatabaseUrl::expose) {
             Some(url) if !url.trim().is_empty() => self.validate().map(Some),
             _ => Ok(None),
         }
     }
 
     /// The connection options, TLS settings applied.
-    pub fn validate(&self) -> Result<PgConnectOptions, ConfigError> {
+    pub fn validate(&self) -> Result<Database, ConfigError> {
         let options = self.url()?;
-        let url_root_cert = self.database_url.as_deref().and_then(url_root_cert);
+        let url_root_cert = self
+            .database_url
+            .as_ref()
+            .map(DatabaseUrl::expose)
+            .and_then(url_root_cert);
         let mode = match self.db_ssl_mode {
             Some(mode) => mode.into(),
             None => options.get_ssl_mode(),
@@ -441,16 +563,17 @@ impl DatabaseArgs {
             check_root_cert(path)?;
         }
         let options = options.ssl_mode(mode);
-        Ok(match &self.db_ssl_root_cert {
+        Ok(Database(match &self.db_ssl_root_cert {
             Some(path) => options.ssl_root_cert(path),
             None => options,
-        })
+        }))
     }
 
     fn url(&self) -> Result<PgConnectOptions, ConfigError> {
         let url = self
             .database_url
-            .as_deref()
+            .as_ref()
+            .map(DatabaseUrl::expose)
             .filter(|u| !u.trim().is_empty())
             .ok_or(ConfigError::Missing("DATABASE_URL", "database-url"))?;
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -484,10 +607,10 @@ impl RunArgs {
                 ),
             ));
         }
-        let database = migration_database.clone().options([
+        let database = Database(migration_database.0.clone().options([
             ("statement_timeout", self.db_statement_timeout_ms),
             ("lock_timeout", self.db_lock_timeout_ms),
-        ]);
+        ]));
         let queue_url = required_queue_url(&self.queue_url)?;
         if self.max_object_bytes == 0 {
             return Err(ConfigError::Invalid(
@@ -665,6 +788,49 @@ mod tests {
         "http://127.0.0.1:4566/123456789012/uploads",
     ];
 
+    fn notify(args: &[&str]) -> Result<NotifyConfig, ConfigError> {
+        let mut argv = GOOD.to_vec();
+        argv.extend_from_slice(args);
+        run_args(&argv).notify.validate()
+    }
+
+    #[test]
+    fn without_a_destination_nothing_is_published_and_studies_settle_after_two_minutes() {
+        let config = notify(&[]).expect("valid");
+        assert_eq!(config.destination, None);
+        assert_eq!(config.study_quiet, Duration::from_secs(120));
+        assert_eq!(notify(&["--event-bus", " "]).unwrap().destination, None);
+    }
+
+    #[test]
+    fn one_outbox_destination_at_most_and_each_bad_notify_setting_is_named() {
+        assert_eq!(
+            notify(&["--event-bus", "clinic"]).unwrap().destination,
+            Some(Destination::EventBridge {
+                bus: "clinic".into()
+            })
+        );
+        let topic = "arn:aws:sns:eu-west-1:123456789012:docworker";
+        assert_eq!(
+            notify(&["--sns-topic-arn", topic]).unwrap().destination,
+            Some(Destination::Sns {
+                topic_arn: topic.into()
+            })
+        );
+        let both = notify(&["--event-bus", "b", "--sns-topic-arn", topic]).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = notify(&["--sns-topic-arn", "docworker"]).unwrap_err();
+        assert!(
+            bad.to_string().starts_with("DOCWORKER_SNS_TOPIC_ARN"),
+            "{bad}"
+        );
+        let zero = notify(&["--study-quiet-secs", "0"]).unwrap_err();
+        assert!(
+            zero.to_string().starts_with("DOCWORKER_STUDY_QUIET_SECS"),
+            "{zero}"
+        );
+    }
+
     #[test]
     fn defaults_follow_the_contract() {
         let config = run_args(GOOD).validate().unwrap();
@@ -737,11 +903,11 @@ mod tests {
     #[test]
     fn the_worker_connections_carry_statement_and_lock_timeouts() {
         let config = run_args(GOOD).validate().unwrap();
-        let options = config.database.get_options().unwrap_or_default();
+        let options = config.database.options().get_options().unwrap_or_default();
         assert!(options.contains("statement_timeout=30000"), "{options}");
         assert!(options.contains("lock_timeout=5000"), "{options}");
         assert_eq!(
-            config.migration_database.get_options(),
+            config.migration_database.options().get_options(),
             None,
             "migrations may wait on the migration lock"
         );
@@ -753,7 +919,7 @@ mod tests {
             "200",
         ]);
         let options = run_args(&custom).validate().unwrap().database;
-        let options = options.get_options().unwrap_or_default();
+        let options = options.options().get_options().unwrap_or_default();
         assert!(options.contains("statement_timeout=800"), "{options}");
         assert!(options.contains("lock_timeout=200"), "{options}");
     }
@@ -788,7 +954,7 @@ mod tests {
 
     fn database(url: &str, mode: Option<SslMode>, root: Option<&str>) -> DatabaseArgs {
         DatabaseArgs {
-            database_url: Some(url.into()),
+            database_url: Some(DatabaseUrl(url.into())),
             db_ssl_mode: mode,
             db_ssl_root_cert: root.map(PathBuf::from),
         }
@@ -843,13 +1009,16 @@ mod tests {
         .validate();
         std::fs::remove_file(&pem).unwrap();
         assert!(matches!(
-            options.unwrap().get_ssl_mode(),
+            options.unwrap().options().get_ssl_mode(),
             PgSslMode::VerifyFull
         ));
         let options = database("postgres://app@db/docworker?sslmode=require", None, None)
             .validate()
             .unwrap();
-        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+        assert!(matches!(
+            options.options().get_ssl_mode(),
+            PgSslMode::Require
+        ));
     }
 
     #[test]
@@ -936,9 +1105,32 @@ mod tests {
     }
 
     #[test]
+    fn no_debug_prints_the_database_password() {
+        let argv = [
+            "docworker",
+            "run",
+            "--database-url",
+            "postgres://app:s3cret@db.example.com/docworker",
+            "--queue-url",
+            "http://q",
+        ];
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        let Command::Run(args) = cli.command else {
+            panic!("run")
+        };
+        let config = format!("{:?}", args.validate().unwrap());
+        assert!(!config.contains("s3cret"), "{config}");
+        assert!(config.contains("db.example.com"), "{config}");
+    }
+
+    #[test]
     fn a_bad_database_url_is_not_echoed() {
         let message = DatabaseArgs {
-            database_url: Some("postgres://user:s3cret@host:notaport/db".into()),
+            database_url: Some(DatabaseUrl(
+                "postgres://user:s3cret@host:notaport/db".into(),
+            )),
             db_ssl_mode: None,
             db_ssl_root_cert: None,
         }

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
-use docworker::{app, dlq, notify, replay, shutdown, telemetry};
+use docworker::observe::telemetry;
+use docworker::operate::{dlq, replay};
+use docworker::{app, clients, shutdown};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
 const CONFIG_ERROR: u8 = 2;
@@ -40,13 +42,6 @@ fn main() -> ExitCode {
         Command::Run(args) => match args.validate() {
             Ok(config) => runtime.block_on(async {
                 let stop = shutdown::on_signals()?;
-                // Beside the poller, on connections of their own.
-                notify::spawn(
-                    &config.notify,
-                    app::pool(config.database.clone(), 2),
-                    &app::aws().await?,
-                    stop.clone(),
-                );
                 app::run(config, stop).await
             }),
             Err(e) => return config_error(e),
@@ -60,7 +55,9 @@ fn main() -> ExitCode {
             Err(e) => return config_error(e),
         },
         Command::Migrate(args) => match args.validate() {
-            Ok(database) => runtime.block_on(async { app::migrate(&app::pool(database, 1)).await }),
+            Ok(database) => {
+                runtime.block_on(async { app::migrate(&clients::pool(&database, 1)).await })
+            }
             Err(e) => return config_error(e),
         },
     };

@@ -19,29 +19,19 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-/// Where events go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// An EventBridge bus, by name or ARN: events with source `docworker`.
-    EventBridge { bus: String },
-    /// A standard SNS topic.
-    Sns { topic_arn: String },
-}
+use crate::clients::Publish;
+use crate::observe;
 
-/// Metric names of the outbox and the study scanner.
+/// The outbox's gauges, exported only by a worker that publishes (a worker without a
+/// destination has no depth to report: the outbox then only grows), so they are registered here
+/// rather than with the rest in `observe`.
 pub mod names {
     pub const OUTBOX_EVENTS: &str = "docworker_outbox_events";
     pub const OUTBOX_OLDEST_SECONDS: &str = "docworker_outbox_oldest_seconds";
-    pub const OUTBOX_PUBLISHED: &str = "docworker_outbox_published_total";
-    pub const OUTBOX_PUBLISH_FAILURES: &str = "docworker_outbox_publish_failures_total";
 }
 
-/// The kinds of outbox rows (the migration's CHECK), for labels that start at 0.
-pub const KINDS: &[&str] = &["document", "study"];
-
-/// Help text, and the series at 0, for a worker that publishes.
-pub fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge};
+fn describe() {
+    use metrics::{Unit, describe_gauge};
     describe_gauge!(
         names::OUTBOX_EVENTS,
         Unit::Count,
@@ -52,30 +42,15 @@ pub fn describe() {
         Unit::Seconds,
         "Age of the oldest event in the outbox, 0 when it is empty; measured every 15 s"
     );
-    describe_counter!(
-        names::OUTBOX_PUBLISHED,
-        Unit::Count,
-        "Events published from the outbox to EventBridge or SNS, by kind (document, study)"
-    );
-    describe_counter!(
-        names::OUTBOX_PUBLISH_FAILURES,
-        Unit::Count,
-        "Events whose publish failed and was rescheduled, by kind (document, study)"
-    );
-    for kind in KINDS {
-        metrics::counter!(names::OUTBOX_PUBLISHED, "kind" => *kind).increment(0);
-        metrics::counter!(names::OUTBOX_PUBLISH_FAILURES, "kind" => *kind).increment(0);
-    }
     metrics::gauge!(names::OUTBOX_EVENTS).set(0.0);
     metrics::gauge!(names::OUTBOX_OLDEST_SECONDS).set(0.0);
 }
 
 /// Both services take at most ten entries per call.
 const BATCH: i64 = 10;
-/// How long a claimed batch is left to this worker: beyond the AWS call's own timeout.
+/// How long a claimed batch is left to this worker: beyond the publish call's timeout
+/// ([`crate::clients::PUBLISH_TIMEOUT`]).
 const LEASE_SECS: f64 = 60.0;
-/// A batch's AWS call, retries included, gives up after this.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// With nothing due, the outbox is looked at again after this.
 const IDLE: Duration = Duration::from_secs(1);
 const MEASURE_EVERY: Duration = Duration::from_secs(15);
@@ -91,20 +66,8 @@ pub enum OutboxError {
     Publish { events: usize, code: String },
 }
 
-enum Client {
-    // Clients named for their services: tests/integration/infra.rs finds the calls by name.
-    EventBridge {
-        eventbridge: aws_sdk_eventbridge::Client,
-        bus: String,
-    },
-    Sns {
-        sns: aws_sdk_sns::Client,
-        topic_arn: String,
-    },
-}
-
 pub struct Publisher {
-    client: Client,
+    publish: Publish,
     pool: PgPool,
 }
 
@@ -117,29 +80,8 @@ struct Event {
 }
 
 impl Publisher {
-    pub fn new(destination: Destination, aws: &aws_config::SdkConfig, pool: PgPool) -> Publisher {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_timeout(CALL_TIMEOUT)
-            .build();
-        let client = match destination {
-            Destination::EventBridge { bus } => Client::EventBridge {
-                eventbridge: aws_sdk_eventbridge::Client::from_conf(
-                    aws_sdk_eventbridge::config::Builder::from(aws)
-                        .timeout_config(timeouts)
-                        .build(),
-                ),
-                bus,
-            },
-            Destination::Sns { topic_arn } => Client::Sns {
-                sns: aws_sdk_sns::Client::from_conf(
-                    aws_sdk_sns::config::Builder::from(aws)
-                        .timeout_config(timeouts)
-                        .build(),
-                ),
-                topic_arn,
-            },
-        };
-        Publisher { client, pool }
+    pub fn new(publish: Publish, pool: PgPool) -> Publisher {
+        Publisher { publish, pool }
     }
 
     /// Drains until shutdown: back to back while batches come full, every second when idle, and
@@ -189,9 +131,9 @@ impl Publisher {
     }
 
     fn describe_destination(&self) -> String {
-        match &self.client {
-            Client::EventBridge { bus, .. } => format!("eventbridge:{bus}"),
-            Client::Sns { topic_arn, .. } => format!("sns:{topic_arn}"),
+        match &self.publish {
+            Publish::EventBridge { bus, .. } => format!("eventbridge:{bus}"),
+            Publish::Sns { topic_arn, .. } => format!("sns:{topic_arn}"),
         }
     }
 
@@ -239,7 +181,7 @@ impl Publisher {
                 .execute(&self.pool)
                 .await?;
             for event in &published {
-                metrics::counter!(names::OUTBOX_PUBLISHED, "kind" => kind_label(&event.kind))
+                metrics::counter!(observe::names::OUTBOX_PUBLISHED, "kind" => kind_label(&event.kind))
                     .increment(1);
             }
             debug!(events = published.len(), "outbox events published");
@@ -270,7 +212,7 @@ impl Publisher {
         .execute(&self.pool)
         .await?;
         for event in events {
-            metrics::counter!(names::OUTBOX_PUBLISH_FAILURES, "kind" => kind_label(&event.kind))
+            metrics::counter!(observe::names::OUTBOX_PUBLISH_FAILURES, "kind" => kind_label(&event.kind))
                 .increment(1);
         }
         Ok(())
@@ -279,8 +221,8 @@ impl Publisher {
     /// One call for the batch: per event, `None` when published or the error code it was
     /// refused with; `Err` with a code when the call as a whole failed.
     async fn publish(&self, events: &[Event]) -> Result<Vec<Option<String>>, String> {
-        match &self.client {
-            Client::EventBridge { eventbridge, bus } => {
+        match &self.publish {
+            Publish::EventBridge { eventbridge, bus } => {
                 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
                 let entries = events
                     .iter()
@@ -311,7 +253,7 @@ impl Publisher {
                     })
                     .collect())
             }
-            Client::Sns { sns, topic_arn } => {
+            Publish::Sns { sns, topic_arn } => {
                 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
                 let mut entries = Vec::with_capacity(events.len());
                 for (i, event) in events.iter().enumerate() {
@@ -386,7 +328,7 @@ fn detail_type(kind: &str) -> &'static str {
 }
 
 fn kind_label(kind: &str) -> &'static str {
-    KINDS
+    observe::OUTBOX_KINDS
         .iter()
         .find(|known| **known == kind)
         .copied()

@@ -11,19 +11,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-pub const STUDIES_COMPLETED: &str = "docworker_studies_completed_total";
+use crate::observe;
 
 /// Studies marked complete per statement; more are due at once only after an outage.
 const BATCH: i64 = 100;
-
-pub fn describe() {
-    metrics::describe_counter!(
-        STUDIES_COMPLETED,
-        metrics::Unit::Count,
-        "Studies reported complete after their quiet period without a new instance"
-    );
-    metrics::counter!(STUDIES_COMPLETED).increment(0);
-}
 
 /// How often due studies are looked for: a tenth of the quiet period, between 1 s and 30 s, so a
 /// study is reported within about a tenth past its quiet period.
@@ -32,14 +23,13 @@ pub fn scan_interval(quiet: Duration) -> Duration {
 }
 
 pub async fn run(pool: PgPool, quiet: Duration, shutdown: CancellationToken) {
-    describe();
     let every = scan_interval(quiet);
     loop {
         match complete_due(&pool, quiet).await {
             Ok(0) => {}
             Ok(completed) => {
                 info!(studies = completed, "studies reported complete");
-                metrics::counter!(STUDIES_COMPLETED).increment(completed);
+                metrics::counter!(observe::names::STUDIES_COMPLETED).increment(completed);
                 // A full batch: more may be due.
                 if completed == BATCH as u64 {
                     continue;

@@ -6,8 +6,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::backoff;
+use crate::error::sdk_error;
 use crate::observe::names;
-use crate::poller::outage_backoff;
 
 /// What start-up learns about the queue.
 pub struct QueueFacts {
@@ -26,7 +27,7 @@ pub async fn inspect(
     queue_url: &str,
     shutdown: &CancellationToken,
 ) -> Option<QueueFacts> {
-    let mut delays = outage_backoff(Duration::from_secs(30));
+    let mut delays = backoff::outage(Duration::from_secs(30));
     loop {
         let result = sqs
             .get_queue_attributes()
@@ -65,7 +66,7 @@ pub async fn inspect(
             }
             Err(e) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), retry_in_ms = delay.as_millis() as u64, "cannot read the queue's attributes");
+                warn!(error = %sdk_error(&e), retry_in_ms = delay.as_millis() as u64, "cannot read the queue's attributes");
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(delay) => {}

@@ -13,9 +13,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use docworker_shared::{DocumentStore, Notification};
 use serde_json::json;
 
-use crate::app;
+use crate::clients;
 use crate::config::{DlqAction, DlqConfig};
-use crate::queue;
+use crate::consume::queue;
+use crate::error::sdk_error;
 
 /// How many messages `stats` looks at to find the oldest (SQS has no such attribute).
 const STATS_SAMPLE: usize = 100;
@@ -25,7 +26,7 @@ const PEEK_HIDE_SECS: i32 = 30;
 const REDRIVE_HIDE_SECS: i32 = 60;
 
 pub async fn execute(action: DlqAction, config: DlqConfig) -> anyhow::Result<()> {
-    let aws = app::aws().await?;
+    let aws = clients::aws().await?;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let dlq_url = match (config.dlq_url, config.queue_url.as_deref()) {
         (Some(url), _) => url,
@@ -37,7 +38,7 @@ pub async fn execute(action: DlqAction, config: DlqConfig) -> anyhow::Result<()>
         DlqAction::Peek { limit, json, .. } => {
             let store = config
                 .database
-                .map(|database| DocumentStore::new(app::pool(database, 2)));
+                .map(|database| DocumentStore::new(clients::pool(&database, 2)));
             peek(&sqs, &dlq_url, store.as_ref(), limit, json).await
         }
         DlqAction::Redrive { max, .. } => {
@@ -56,7 +57,7 @@ async fn find_dlq(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result<
         .attribute_names(QueueAttributeName::RedrivePolicy)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
         .context("reading the queue's redrive policy")?
         .attributes
         .unwrap_or_default();
@@ -78,7 +79,7 @@ async fn attributes(
     Ok(request
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
         .with_context(|| format!("reading attributes of {url}"))?
         .attributes
         .unwrap_or_default())
@@ -103,7 +104,7 @@ async fn receive_batch(
         .message_attribute_names("All")
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
         .context("receiving from the dead-letter queue")?
         .messages
         .unwrap_or_default())
@@ -142,7 +143,7 @@ async fn sample(
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
             .context("making peeked messages visible again")?;
     }
     Ok(seen)
@@ -314,7 +315,7 @@ async fn redrive(
             }
             Err(e) => eprintln!(
                 "native message-move task unavailable ({}); moving messages one by one",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
+                sdk_error(&e)
             ),
         }
     }
@@ -334,7 +335,7 @@ async fn redrive(
                 .set_message_attributes(message.message_attributes().cloned())
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+                .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
                 .context("sending a message back to the processing queue")?;
             if let Some(receipt) = message.receipt_handle() {
                 sqs.delete_message()
@@ -342,7 +343,7 @@ async fn redrive(
                     .receipt_handle(receipt)
                     .send()
                     .await
-                    .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+                    .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
                     .context("deleting a redriven message from the dead-letter queue")?;
             }
             moved += 1;

@@ -1,6 +1,9 @@
 //! What operators watch: Prometheus metrics on `/metrics`, liveness on `/healthz`, readiness on
 //! `/readyz` (database answers, queue reachable, not shutting down).
 
+pub mod events;
+pub mod telemetry;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-
-use crate::poller::LONG_POLL_WAIT;
 
 /// Metric names, in one place so that the dashboard and alerts in `infra/` can rely on them.
 pub mod names {
@@ -37,10 +38,19 @@ pub mod names {
     pub const QUEUE_MESSAGES: &str = "docworker_queue_messages";
     pub const NO_REDRIVE_POLICY: &str = "docworker_queue_without_redrive_policy";
     pub const READY: &str = "docworker_ready";
+    pub const OUTBOX_PUBLISHED: &str = "docworker_outbox_published_total";
+    pub const OUTBOX_PUBLISH_FAILURES: &str = "docworker_outbox_publish_failures_total";
+    pub const STUDIES_COMPLETED: &str = "docworker_studies_completed_total";
 }
 
-/// Installs the Prometheus recorder for the process.
-pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+/// The kinds of outbox rows (the migration's CHECK on `outbox.kind`), the label of the outbox
+/// counters. The outbox's depth and age gauges belong to the publisher (`notify::outbox`), which
+/// exports them only where it runs.
+pub const OUTBOX_KINDS: &[&str] = &["document", "study"];
+
+/// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
+/// settle with (the pipeline's), so that each series starts at 0.
+pub fn install_metrics(outcomes: &[&'static str]) -> anyhow::Result<PrometheusHandle> {
     let buckets = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
     ];
@@ -48,7 +58,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
         .install_recorder()?;
     describe();
-    start_at_zero();
+    start_at_zero(outcomes);
     Ok(handle)
 }
 
@@ -121,6 +131,21 @@ fn describe() {
         names::NO_REDRIVE_POLICY,
         "1 when the processing queue has no redrive policy (poison messages then circulate forever), else 0"
     );
+    describe_counter!(
+        names::OUTBOX_PUBLISHED,
+        Unit::Count,
+        "Events published from the outbox to EventBridge or SNS, by kind (document, study)"
+    );
+    describe_counter!(
+        names::OUTBOX_PUBLISH_FAILURES,
+        Unit::Count,
+        "Outbox events whose publish failed and was rescheduled, by kind (document, study)"
+    );
+    describe_counter!(
+        names::STUDIES_COMPLETED,
+        Unit::Count,
+        "Studies reported complete after their quiet period without a new instance"
+    );
     describe_gauge!(
         names::READY,
         "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
@@ -129,21 +154,25 @@ fn describe() {
 
 /// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
 /// series, so rates and alerts read 0 instead of "no data" until the first increment.
-fn start_at_zero() {
+fn start_at_zero(outcomes: &[&'static str]) {
     use docworker_shared::{EventError, Rejection};
 
     use crate::error::ProcessError;
-    use crate::pipeline::Processed;
     for name in [
         names::RECEIVE_REQUESTS,
         names::MESSAGES_RECEIVED,
         names::MESSAGES_DELETED,
         names::MESSAGES_REQUEUED,
         names::BYTES_STREAMED,
+        names::STUDIES_COMPLETED,
     ] {
         metrics::counter!(name).increment(0);
     }
-    for outcome in Processed::LABELS {
+    for kind in OUTBOX_KINDS {
+        metrics::counter!(names::OUTBOX_PUBLISHED, "kind" => *kind).increment(0);
+        metrics::counter!(names::OUTBOX_PUBLISH_FAILURES, "kind" => *kind).increment(0);
+    }
+    for outcome in outcomes {
         metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
     }
     for reason in Rejection::LABELS {
@@ -162,6 +191,10 @@ fn start_at_zero() {
     let _ = metrics::histogram!(names::PROCESSING_SECONDS);
     let _ = metrics::histogram!(names::LAG_SECONDS);
 }
+
+/// SQS's maximum long-poll wait, which the consumer polls with: fewer empty receives, and
+/// messages arrive as soon as they exist. Readiness judges an open poll by it.
+pub const LONG_POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// Shared readiness facts. The queue's part follows what the worker knows about SQS: every
 /// attempt of every SQS call (start-up's GetQueueAttributes, receives, deletes, heartbeats, depth

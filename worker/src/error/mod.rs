@@ -2,13 +2,13 @@
 //!
 //! Verdicts (wrong type, oversize, corrupt DICOM…) are not errors here: they are
 //! `Outcome::Rejected`, written to the row like any outcome. What remains is classified once,
-//! and the poller turns the class into the message's fate.
+//! and the consumer turns the class into the message's fate.
 
 use thiserror::Error;
 
 pub mod database;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Error)]
 pub enum ProcessError {
@@ -36,6 +36,35 @@ pub enum ProcessError {
     Database(#[from] sqlx::Error),
     #[error("DICOM header task failed: {0}")]
     HeaderTask(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+}
+
+/// A reader of the streamed bytes could not reach its verdict (a scanner it could not ask, say).
+/// Not a verdict on the object: the reader classifies it, since only it knows what failed.
+#[derive(Debug, Error)]
+#[error("{reader} reader failed: {source}")]
+pub struct ReaderError {
+    pub reader: &'static str,
+    pub class: Class,
+    /// Rendered with its whole chain: wrap an SDK error in `DisplayErrorContext` first.
+    pub source: BoxError,
+}
+
+impl ReaderError {
+    pub fn new(reader: &'static str, class: Class, source: impl Into<BoxError>) -> ReaderError {
+        ReaderError {
+            reader,
+            class,
+            source: source.into(),
+        }
+    }
+}
+
+/// An AWS SDK error as every log line and error message renders it: with its whole chain of
+/// sources, since its `Display` alone says only "service error" or "unhandled error".
+pub fn sdk_error<E: std::error::Error>(error: &E) -> String {
+    aws_sdk_s3::error::DisplayErrorContext(error).to_string()
 }
 
 /// What a failure means for the message that carried it.
@@ -55,6 +84,10 @@ pub enum Class {
     /// `access_denied` and left for the dead-letter queue like poison, since only an operator
     /// can fix it. Never taken for "gone": the object may well exist.
     AccessDenied,
+    /// The database as a whole is unavailable: no other message can be recorded either. Retried
+    /// in process like a retryable failure; then the consumer stops receiving until the
+    /// database answers, and hands the message back soon, since the failure is not its own.
+    Outage,
 }
 
 /// S3 error codes that settle an event rather than fail it.
@@ -93,19 +126,15 @@ impl ProcessError {
                 Class::AccessDenied
             }
             ProcessError::Database(e) => match database::classify(e) {
-                database::Fault::Outage | database::Fault::Contention => Class::Retryable,
+                database::Fault::Outage => Class::Outage,
+                database::Fault::Contention => Class::Retryable,
                 // The pipeline turns a refused row into a rejection: a refusal that reaches
                 // here is of a row nothing else can be written for (the rejection, a deletion).
                 database::Fault::Refused(_) => Class::Poison,
             },
+            ProcessError::Reader(e) => e.class,
             _ => Class::Retryable,
         }
-    }
-
-    /// Whether the database as a whole is unavailable: no other message can be recorded either,
-    /// so the poller stops receiving until it answers.
-    pub fn is_outage(&self) -> bool {
-        matches!(self, ProcessError::Database(e) if database::classify(e) == database::Fault::Outage)
     }
 
     /// The rejection a refused write amounts to.
@@ -129,6 +158,7 @@ impl ProcessError {
         "database_contention",
         "database_refused",
         "header_task",
+        "reader",
     ];
 
     /// A short label for log fields and metrics.
@@ -143,6 +173,7 @@ impl ProcessError {
                 database::Fault::Refused(_) => "database_refused",
             },
             ProcessError::HeaderTask(_) => "header_task",
+            ProcessError::Reader(_) => "reader",
         }
     }
 }

@@ -17,17 +17,16 @@ use std::time::Duration;
 use anyhow::Context;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use chrono::{DateTime, Utc};
-use docworker_shared::{DocumentStore, event};
+use docworker_shared::DocumentStore;
+use docworker_shared::event::{self, REPLAY_ATTRIBUTE};
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing::warn;
 
-use crate::app;
+use crate::clients;
 use crate::config::{ReplayArgs, ReplayConfig, ReplayStatus};
-
-/// The message attribute that marks replayed events (visible in the worker's logs).
-pub const REPLAY_ATTRIBUTE: &str = "docworker-replay";
+use crate::error::sdk_error;
 
 /// One object to replay.
 struct Selected {
@@ -47,12 +46,8 @@ struct Summary {
 
 pub async fn execute(selection: ReplayArgs, config: ReplayConfig) -> anyhow::Result<()> {
     anyhow::ensure!(selection.rate > 0, "--rate must be at least 1");
-    let aws = app::aws().await?;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&aws)
-            .force_path_style(config.s3_path_style)
-            .build(),
-    );
+    let aws = clients::aws().await?;
+    let s3 = clients::s3(&aws, config.s3_path_style);
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let progress = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {pos} selected, {msg} [{elapsed}]")
@@ -79,7 +74,7 @@ pub async fn execute(selection: ReplayArgs, config: ReplayConfig) -> anyhow::Res
             while let Some(page) = pages
                 .try_next()
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+                .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
                 .context("listing the bucket")?
             {
                 for object in page.contents() {
@@ -104,7 +99,7 @@ pub async fn execute(selection: ReplayArgs, config: ReplayConfig) -> anyhow::Res
                 .database
                 .clone()
                 .context("--status selects rows: set DATABASE_URL")?;
-            let store = DocumentStore::new(app::pool(database, 2));
+            let store = DocumentStore::new(clients::pool(&database, 2));
             let mut keys = sqlx::query_scalar::<_, String>(
                 "SELECT file_key FROM documents
                  WHERE bucket = $1 AND starts_with(file_key, $2) AND status = $3
@@ -180,7 +175,7 @@ impl Sender {
                 .await
             }
             Err(e) => {
-                warn!(key = %key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "skipped: object not readable");
+                warn!(key = %key, error = %sdk_error(&e), "skipped: object not readable");
                 self.summary.selected += 1;
                 self.summary.skipped += 1;
                 Ok(())
@@ -234,7 +229,7 @@ impl Sender {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
             .context("enqueueing replay events")?;
         for failed in output.failed() {
             warn!(

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
 use chrono::{DateTime, Utc};
 use docworker_shared::{ObjectEvent, UploadMetadata};
 
-use crate::error::{ProcessError, Settles};
+use crate::error::{ProcessError, Settles, sdk_error};
 
 /// What S3 says about an object, from GetObject's or HeadObject's response headers.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +32,49 @@ pub struct Opened {
     pub body: ByteStream,
 }
 
+/// What S3 answered for the object an event announced. Gone and superseded are answers about the
+/// object, not failures: decided here, from the error S3 sent, and returned as values. Each
+/// carries that S3 answer, for the log line that explains the outcome.
+#[derive(Debug)]
+pub enum Fetched<T> {
+    Found(T),
+    /// 404: the object was deleted before its event was processed.
+    Gone(ProcessError),
+    /// 412: the key now holds other bytes than the event announced.
+    Superseded(ProcessError),
+}
+
+impl<T> Fetched<T> {
+    /// The object, or the answer in its place (for any `Fetched<U>` the caller returns).
+    pub fn found<U>(self) -> Result<T, Fetched<U>> {
+        match self {
+            Fetched::Found(found) => Ok(found),
+            Fetched::Gone(answer) => Err(Fetched::Gone(answer)),
+            Fetched::Superseded(answer) => Err(Fetched::Superseded(answer)),
+        }
+    }
+
+    fn of(result: Result<T, ProcessError>) -> Result<Fetched<T>, ProcessError> {
+        match result {
+            Ok(found) => Ok(Fetched::Found(found)),
+            Err(e) => match e.settles() {
+                Some(Settles::Gone) => Ok(Fetched::Gone(e)),
+                Some(Settles::Superseded) => Ok(Fetched::Superseded(e)),
+                None => Err(e),
+            },
+        }
+    }
+}
+
 /// Metadata only: used when the event already says the object is too large to download.
-pub async fn head(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Head, ProcessError> {
+pub async fn head(
+    s3: &aws_sdk_s3::Client,
+    event: &ObjectEvent,
+) -> Result<Fetched<Head>, ProcessError> {
+    Fetched::of(head_object(s3, event).await)
+}
+
+async fn head_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Head, ProcessError> {
     let output = s3
         .head_object()
         .bucket(&event.bucket)
@@ -69,7 +110,14 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
 
 /// Opens the object's body. With checksum mode enabled, S3 returns the object's full checksum and
 /// the SDK validates it as the body streams, failing the stream on a mismatch.
-pub async fn open(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
+pub async fn open(
+    s3: &aws_sdk_s3::Client,
+    event: &ObjectEvent,
+) -> Result<Fetched<Opened>, ProcessError> {
+    Fetched::of(get_object(s3, event).await)
+}
+
+async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
     let output = s3
         .get_object()
         .bucket(&event.bucket)
@@ -210,6 +258,6 @@ where
         key: event.key.clone(),
         code,
         status,
-        detail: aws_sdk_s3::error::DisplayErrorContext(error).to_string(),
+        detail: sdk_error(&error),
     }
 }

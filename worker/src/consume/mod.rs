@@ -6,23 +6,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use backon::{ExponentialBuilder, Retryable};
+use docworker_shared::event::REPLAY_ATTRIBUTE;
 use docworker_shared::{Notification, ObjectEvent, Trail};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
-use crate::deletes::Deletes;
-use crate::error::{Class, ProcessError};
-use crate::observe::{Readiness, names};
-use crate::pipeline::{Pipeline, Processed};
-use crate::replay::REPLAY_ATTRIBUTE;
+pub mod deletes;
+pub mod queue;
+
+use self::deletes::Deletes;
+use crate::backoff;
+use crate::error::{Class, ProcessError, sdk_error};
+use crate::observe::{LONG_POLL_WAIT, Readiness, events, names};
+use crate::process::{Pipeline, Processed};
 
 /// SQS's maximum batch size for ReceiveMessage.
 const MAX_BATCH: usize = 10;
-/// SQS's maximum long-poll wait: fewer empty receives, and messages arrive as soon as they exist.
-pub const LONG_POLL_WAIT: Duration = Duration::from_secs(20);
 /// In-process attempts for a retryable failure before the message goes back to the queue.
 const IN_PROCESS_ATTEMPTS: usize = 3;
 /// Visibility delays for a message handed back after retryable failures, growing with its
@@ -47,10 +49,9 @@ pub enum Disposition {
     DeadLetter,
 }
 
-pub struct Poller {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
-    pub pipeline: Pipeline,
+/// How the consumer paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
     pub concurrency: usize,
     pub shutdown_deadline: Duration,
     /// How long to wait after a partial receive, so that the next request carries several
@@ -59,24 +60,56 @@ pub struct Poller {
     /// The queue's visibility timeout: how long a received message stays hidden. The heartbeat
     /// extends in-flight messages by this much, a third of it before it runs out.
     pub visibility_timeout: Duration,
+}
+
+pub struct Consumer {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    pipeline: Pipeline,
+    concurrency: usize,
+    shutdown_deadline: Duration,
+    receive_linger: Duration,
+    visibility_timeout: Duration,
     /// Set when a write failed because the database is unavailable: receiving stops until it
     /// answers again, so an outage does not burn through messages' receive counts (and push
     /// healthy messages into the dead-letter queue).
-    pub database_down: AtomicBool,
+    database_down: AtomicBool,
     /// Told when a long poll is open: it has not failed, though it has no answer yet.
-    pub readiness: Arc<Readiness>,
+    readiness: Arc<Readiness>,
 }
 
-impl Poller {
+impl Consumer {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        pipeline: Pipeline,
+        settings: Settings,
+        readiness: Arc<Readiness>,
+    ) -> Consumer {
+        Consumer {
+            sqs,
+            queue_url,
+            pipeline,
+            concurrency: settings.concurrency,
+            shutdown_deadline: settings.shutdown_deadline,
+            receive_linger: settings.receive_linger,
+            visibility_timeout: settings.visibility_timeout,
+            database_down: AtomicBool::new(false),
+            readiness,
+        }
+    }
+}
+
+impl Consumer {
     /// Runs until `shutdown` is cancelled, then lets in-flight messages finish within the
     /// shutdown deadline.
     pub async fn run(self, shutdown: CancellationToken) {
-        let poller = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(poller.concurrency));
+        let consumer = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(consumer.concurrency));
         let tracker = TaskTracker::new();
-        let (deletes, deleter) = Deletes::spawn(poller.sqs.clone(), poller.queue_url.clone());
+        let (deletes, deleter) = Deletes::spawn(consumer.sqs.clone(), consumer.queue_url.clone());
         let mut receive_backoff = receive_backoff();
-        info!(queue_url = %poller.queue_url, concurrency = poller.concurrency, "consuming");
+        info!(queue_url = %consumer.queue_url, concurrency = consumer.concurrency, "consuming");
         loop {
             // Wait for room before receiving, so every received message starts at once and none
             // sits invisible in memory while its visibility timeout runs down.
@@ -85,34 +118,36 @@ impl Poller {
                 permit = permits.clone().acquire_owned() => permit,
             };
             let Ok(first) = first else { break };
-            if poller.database_down.load(Ordering::Acquire)
-                && !poller.wait_for_database(&shutdown).await
+            if consumer.database_down.load(Ordering::Acquire)
+                && !consumer.wait_for_database(&shutdown).await
             {
                 break;
             }
             let wanted = (1 + permits.available_permits()).min(MAX_BATCH);
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                received = poller.receive(wanted) => received,
+                received = consumer.receive(wanted) => received,
             };
             let messages = match received {
                 Ok(messages) => {
                     receive_backoff = self::receive_backoff();
-                    metrics::counter!(names::RECEIVE_REQUESTS).increment(1);
-                    metrics::counter!(names::MESSAGES_RECEIVED).increment(messages.len() as u64);
-                    debug!(wanted, messages = messages.len(), "messages received");
+                    events::Received {
+                        wanted,
+                        messages: messages.len(),
+                    }
+                    .emit();
                     messages
                 }
                 Err(e) => {
                     let delay = receive_backoff.next().unwrap_or(Duration::from_secs(30));
-                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed");
+                    warn!(error = %sdk_error(&e), retry_in_ms = delay.as_millis() as u64, "receiving from the queue failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(delay) => continue,
                     }
                 }
             };
-            let linger = linger_after(messages.len(), wanted, poller.receive_linger);
+            let linger = linger_after(messages.len(), wanted, consumer.receive_linger);
             let mut first = Some(first);
             for message in messages {
                 let permit = match first.take() {
@@ -123,11 +158,11 @@ impl Poller {
                         Err(_) => break,
                     },
                 };
-                let poller = poller.clone();
+                let consumer = consumer.clone();
                 let deletes = deletes.clone();
                 metrics::gauge!(names::IN_FLIGHT).increment(1.0);
                 tracker.spawn(async move {
-                    poller.handle(message, &deletes).await;
+                    consumer.handle(message, &deletes).await;
                     metrics::gauge!(names::IN_FLIGHT).decrement(1.0);
                     drop(permit);
                 });
@@ -142,10 +177,10 @@ impl Poller {
         tracker.close();
         info!(
             in_flight = tracker.len(),
-            deadline_secs = poller.shutdown_deadline.as_secs(),
+            deadline_secs = consumer.shutdown_deadline.as_secs(),
             "stopping: no new messages; waiting for in-flight ones"
         );
-        if tokio::time::timeout(poller.shutdown_deadline, tracker.wait())
+        if tokio::time::timeout(consumer.shutdown_deadline, tracker.wait())
             .await
             .is_err()
         {
@@ -169,7 +204,7 @@ impl Poller {
     /// Pings the database with backoff until it answers (true) or shutdown begins (false).
     async fn wait_for_database(&self, shutdown: &CancellationToken) -> bool {
         // A ping is cheap: check often, so processing resumes within seconds of recovery.
-        let mut delays = outage_backoff(Duration::from_secs(5));
+        let mut delays = backoff::outage(Duration::from_secs(5));
         loop {
             match self.pipeline.store.ping().await {
                 Ok(()) => {
@@ -233,21 +268,19 @@ impl Poller {
                 replayed,
             );
             let disposition = self.with_heartbeat(receipt, work).await;
-            let duration_ms = started.elapsed().as_millis() as u64;
-            metrics::histogram!(names::PROCESSING_SECONDS).record(started.elapsed().as_secs_f64());
+            let duration = started.elapsed();
             let outcome = match disposition {
                 Disposition::Delete => {
                     deletes.delete(message_id, receipt).await;
                     "deleted"
                 }
                 Disposition::Requeue(delay) => {
-                    metrics::counter!(names::MESSAGES_REQUEUED).increment(1);
                     self.requeue(receipt, delay).await;
                     "requeued"
                 }
                 Disposition::DeadLetter => "left_for_dlq",
             };
-            debug!(outcome, duration_ms, "message settled");
+            events::MessageSettled { outcome, duration }.emit();
         }
         .instrument(span)
         .await
@@ -286,7 +319,7 @@ impl Poller {
                 "heartbeat: visibility extended"
             ),
             Err(e) => {
-                warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "heartbeat failed; another consumer may receive this message")
+                warn!(error = %sdk_error(&e), "heartbeat failed; another consumer may receive this message")
             }
         }
     }
@@ -307,7 +340,7 @@ impl Poller {
             seen: None,
         };
         let started = Instant::now();
-        let events = match Notification::parse(body) {
+        let records = match Notification::parse(body) {
             Ok(Notification::Test { bucket }) => {
                 info!(
                     bucket = bucket.as_deref().unwrap_or(""),
@@ -317,14 +350,13 @@ impl Poller {
             }
             Ok(Notification::Records(events)) => events,
             Err(e) => {
-                error!(reason = %e, "poison message: not deleted, left for the dead-letter queue");
-                metrics::counter!(names::POISON_MESSAGES, "reason" => e.label()).increment(1);
+                events::LeftForDeadLetter::Unparseable(&e).emit();
                 self.audit(trail(started), None, "poison", Some(&e.to_string()))
                     .await;
                 return Disposition::DeadLetter;
             }
         };
-        for event in &events {
+        for event in &records {
             let trail = trail(Instant::now());
             let result = self.process_with_retries(event, trail).await;
             match &result {
@@ -335,7 +367,7 @@ impl Poller {
                 }
                 Err(e) => {
                     let outcome = match e.class() {
-                        Class::Retryable => "failed",
+                        Class::Retryable | Class::Outage => "failed",
                         Class::Poison => "poison",
                         Class::AccessDenied => "access_denied",
                     };
@@ -344,36 +376,18 @@ impl Poller {
                 }
             }
             if let Err(e) = result {
-                if e.is_outage() {
+                if e.class() == Class::Outage {
                     self.database_down.store(true, Ordering::Release);
                 }
-                return match e.class() {
-                    Class::Retryable => {
-                        // A database outage is not the message's fault, and receiving pauses
-                        // until the database answers: bring the message back soon after.
-                        let delay = if e.is_outage() {
-                            DATABASE_REQUEUE
-                        } else {
-                            requeue_delay(receive_count)
-                        };
-                        error!(error = %e, error_kind = e.label(), requeue_in_secs = delay.as_secs(), "processing failed; message goes back to the queue");
-                        Disposition::Requeue(delay)
+                let disposition = disposition(e.class(), receive_count);
+                match (e.class(), disposition) {
+                    (_, Disposition::Requeue(delay)) => {
+                        events::Requeueing { error: &e, delay }.emit()
                     }
-                    Class::Poison => {
-                        metrics::counter!(names::POISON_MESSAGES, "reason" => e.label())
-                            .increment(1);
-                        error!(error = %e, error_kind = e.label(), "poison event: not deleted, left for the dead-letter queue");
-                        Disposition::DeadLetter
-                    }
-                    // Each receive retries it again; past `maxReceiveCount` the redrive policy
-                    // moves it to the DLQ, where the audit trail says why.
-                    Class::AccessDenied => {
-                        metrics::counter!(names::POISON_MESSAGES, "reason" => e.label())
-                            .increment(1);
-                        error!(error = %e, error_kind = e.label(), "access denied: not deleted, left for the dead-letter queue; check the worker role's S3 permissions");
-                        Disposition::DeadLetter
-                    }
-                };
+                    (Class::AccessDenied, _) => events::LeftForDeadLetter::AccessDenied(&e).emit(),
+                    _ => events::LeftForDeadLetter::Failed(&e).emit(),
+                }
+                return disposition;
             }
         }
         Disposition::Delete
@@ -424,17 +438,11 @@ impl Poller {
             .with_jitter();
         let processed = (|| self.pipeline.process(event, trail))
             .retry(backoff)
-            .when(|e| matches!(e.class(), Class::Retryable | Class::AccessDenied))
-            .notify(|e, delay| {
-                metrics::counter!(names::RETRIES, "kind" => e.label()).increment(1);
-                warn!(error = %e, error_kind = e.label(), retry_in_ms = delay.as_millis() as u64, "retrying");
-            })
+            .when(|e| e.class() != Class::Poison)
+            .notify(|error, delay| events::Retrying { error, delay }.emit())
             .instrument(span.clone())
             .await?;
-        metrics::counter!(names::OBJECTS, "outcome" => processed.label()).increment(1);
-        let duration_ms = trail.started.elapsed().as_millis() as u64;
-        // Only a finalized object has a verified type and integrity check; `None` fields are
-        // left out of the line.
+        // Only a finalized object has a verified type and integrity check.
         let (content_type, integrity) = match &processed {
             Processed::Finalized {
                 content_type,
@@ -442,12 +450,13 @@ impl Poller {
             } => (Some(*content_type), Some(integrity.as_str())),
             _ => (None, None),
         };
-        span.in_scope(|| {
-            info!(
-                outcome = processed.label(),
-                content_type, integrity, duration_ms, "object settled"
-            )
-        });
+        let settled = events::ObjectSettled {
+            outcome: processed.label(),
+            content_type,
+            integrity,
+            duration: trail.started.elapsed(),
+        };
+        span.in_scope(|| settled.emit());
         Ok(processed)
     }
 
@@ -461,7 +470,7 @@ impl Poller {
             .send()
             .await;
         if let Err(e) = result {
-            warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not delay the message; it returns after the queue's visibility timeout");
+            warn!(error = %sdk_error(&e), "could not delay the message; it returns after the queue's visibility timeout");
         }
     }
 }
@@ -480,20 +489,25 @@ fn requeue_delay(receive_count: u32) -> Duration {
     Duration::from_secs((REQUEUE_BASE_SECS << exponent).min(REQUEUE_MAX_SECS))
 }
 
+/// The fate of a message whose record failed with a failure of `class`, on its
+/// `receive_count`th receive.
+fn disposition(class: Class, receive_count: u32) -> Disposition {
+    match class {
+        Class::Retryable => Disposition::Requeue(requeue_delay(receive_count)),
+        // Not the message's fault, and receiving pauses until the database answers: bring the
+        // message back soon after.
+        Class::Outage => Disposition::Requeue(DATABASE_REQUEUE),
+        Class::Poison => Disposition::DeadLetter,
+        // Each receive retries it again; past `maxReceiveCount` the redrive policy moves it to
+        // the DLQ, where the audit trail says why.
+        Class::AccessDenied => Disposition::DeadLetter,
+    }
+}
+
 /// Backoff for failing receives (queue or network down): quick at first, then every 30 s at most,
 /// so an outage neither spins nor delays recovery long.
 fn receive_backoff() -> impl Iterator<Item = Duration> {
-    outage_backoff(Duration::from_secs(30))
-}
-
-/// Delays for waiting out an outage: from 0.5 s, doubling with jitter, up to `max_delay`, forever.
-pub(crate) fn outage_backoff(max_delay: Duration) -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(max_delay)
-        .without_max_times()
-        .with_jitter()
-        .build()
+    backoff::outage(Duration::from_secs(30))
 }
 
 #[cfg(test)]
@@ -529,12 +543,17 @@ mod tests {
     }
 
     #[test]
-    fn receive_backoff_never_ends_and_stays_bounded() {
-        let delays: Vec<_> = receive_backoff().take(50).collect();
-        assert_eq!(delays.len(), 50);
-        assert!(
-            delays.iter().all(|d| *d <= Duration::from_secs(60)),
-            "{delays:?}"
+    fn a_failure_is_requeued_or_left_for_the_dead_letter_queue_by_its_class() {
+        assert_eq!(
+            disposition(Class::Retryable, 3),
+            Disposition::Requeue(Duration::from_secs(120))
         );
+        assert_eq!(
+            disposition(Class::Outage, 3),
+            Disposition::Requeue(DATABASE_REQUEUE),
+            "an outage is not the message's fault: back soon, whatever its receive count"
+        );
+        assert_eq!(disposition(Class::Poison, 1), Disposition::DeadLetter);
+        assert_eq!(disposition(Class::AccessDenied, 1), Disposition::DeadLetter);
     }
 }

@@ -7,16 +7,17 @@ use std::time::Duration;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::observe::names;
+use crate::error::sdk_error;
+use crate::observe::events;
 
 /// SQS's maximum entries per `DeleteMessageBatch`.
 const MAX_BATCH: usize = 10;
 /// How long the first settled message waits for others to share its call. Short next to any
 /// visibility timeout, so a message never reappears for waiting here.
 const LINGER: Duration = Duration::from_millis(50);
-/// Settled messages waiting for a batch; when full, settling waits (back-pressure on the poller).
+/// Settled messages waiting for a batch; when full, settling waits (back-pressure on the consumer).
 const QUEUED: usize = 256;
 
 /// A settled message to delete. The message id is for the log if its deletion fails.
@@ -99,12 +100,11 @@ async fn send(sqs: &aws_sdk_sqs::Client, queue_url: &str, batch: Vec<Settled>) {
         .await;
     match result {
         Ok(output) => {
-            metrics::counter!(names::MESSAGES_DELETED).increment(output.successful.len() as u64);
-            debug!(
-                deleted = output.successful.len(),
-                failed = output.failed.len(),
-                "delete batch sent"
-            );
+            events::DeleteBatchSent {
+                deleted: output.successful.len(),
+                failed: output.failed.len(),
+            }
+            .emit();
             for failed in &output.failed {
                 let message_id = failed
                     .id
@@ -122,7 +122,7 @@ async fn send(sqs: &aws_sdk_sqs::Client, queue_url: &str, batch: Vec<Settled>) {
         }
         Err(e) => {
             warn!(
-                error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+                error = %sdk_error(&e),
                 messages = batch.len(),
                 "delete batch failed; its messages will be redelivered and settled again"
             );

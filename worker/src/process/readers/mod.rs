@@ -1,0 +1,45 @@
+//! The reader list: what reads each object's bytes as they stream, and the verdicts the
+//! pipeline decides from. A new reader is a file here, a line in [`attach`] and a field in
+//! [`Verdicts`]; the tee and the pipeline's loop do not change.
+
+pub mod dicom;
+pub mod digests;
+pub mod tail;
+
+use docworker_shared::dicom::DicomHeader;
+use docworker_shared::verify::Digests;
+use docworker_shared::{Rejection, sniff, verify};
+
+use super::tee::{Attached, Prefix, Verdict};
+
+/// What the readers need to know about the object before its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    pub content_length: u64,
+    /// The MD5 the ETag stands for, when it is to be verified.
+    pub etag_md5: Option<[u8; 16]>,
+    pub max_dicom_header_bytes: u64,
+}
+
+/// Every reader's verdict, to be read once the stream has ended.
+pub struct Verdicts {
+    pub digests: Verdict<Digests>,
+    /// The type the prefix shows: the prefix is the tee's, so this needs no reader.
+    pub detected: Option<&'static str>,
+    /// The last bytes, for a zip-based document's central directory.
+    pub tail: Option<Verdict<Vec<u8>>>,
+    /// The DICOM header, for DICOM content.
+    pub dicom: Option<Verdict<Result<DicomHeader, Rejection>>>,
+}
+
+/// Puts on `readers` what this object needs read, as its prefix shows.
+pub fn attach(known: &Known, prefix: &Prefix<'_>, readers: &mut Vec<Attached>) -> Verdicts {
+    let detected = sniff::sniff(prefix.bytes);
+    let tail = verify::needs_tail(detected).then(|| tail::attach(verify::ZIP_TAIL_LEN, readers));
+    Verdicts {
+        digests: digests::attach(known, readers),
+        detected,
+        tail,
+        dicom: dicom::attach(known, prefix, readers),
+    }
+}
