@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use docworker_shared::DocumentStore;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, PgPool};
 
 use crate::config::{Database, Destination, RunConfig};
 use crate::observe::{QueueWatch, Readiness};
@@ -86,7 +86,7 @@ impl Clients {
             sqs,
             store: DocumentStore::new(pool),
             readiness,
-            background: self::pool(&config.database, 1),
+            background: background_pool(&config.database),
             publish: config
                 .notify
                 .destination
@@ -112,6 +112,16 @@ pub fn s3(aws: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
             .force_path_style(path_style)
             .build(),
     )
+}
+
+/// The outbox publisher's and study scanner's connection. They poll (every second, when the
+/// outbox is idle), so their statements stay out of the debug log, which then shows each
+/// object's own statements only.
+fn background_pool(database: &Database) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(database.options().clone().disable_statement_logging())
 }
 
 /// Connections are opened on demand, so a database that is down at start-up (or later) delays
