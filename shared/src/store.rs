@@ -76,11 +76,11 @@ const UPSERT: &str = r#"
 INSERT INTO documents AS d (
     bucket, file_key, category, title, description, original_filename, uploaded_by, case_id,
     declared_content_type, content_type, file_size, sha256, etag, version_id, sequencer,
-    status, rejection_reason,
+    status, rejection_reason, rejection_label,
     study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
     patient_id, study_date, transfer_syntax_uid, dicom, integrity,
     uploaded_at, processed_at, processor_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $31,
         $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     category              = EXCLUDED.category,
@@ -98,6 +98,8 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     sequencer             = COALESCE(EXCLUDED.sequencer, d.sequencer),
     status                = EXCLUDED.status,
     rejection_reason      = EXCLUDED.rejection_reason,
+    -- $31: the rejection's label, what notifications carry instead of the reason's text.
+    rejection_label       = EXCLUDED.rejection_label,
     study_instance_uid    = EXCLUDED.study_instance_uid,
     series_instance_uid   = EXCLUDED.series_instance_uid,
     sop_instance_uid      = EXCLUDED.sop_instance_uid,
@@ -115,7 +117,7 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     processor_version     = EXCLUDED.processor_version,
     updated_at            = now()
 "#;
-static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 31));
+static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 32));
 
 const MARK_DELETED: &str = r#"
 INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
@@ -124,6 +126,7 @@ VALUES ($1, $2, $3, 'deleted', $4, $5, $6, now(), $7)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     status = 'deleted',
     rejection_reason = NULL,
+    rejection_label = NULL,
     sequencer = COALESCE(EXCLUDED.sequencer, d.sequencer),
     processed_at = EXCLUDED.processed_at,
     processor_version = EXCLUDED.processor_version,
@@ -190,11 +193,12 @@ impl DocumentStore {
         processor_version: &str,
         trail: Trail<'_>,
     ) -> Result<Applied, sqlx::Error> {
-        let (content_type, sha256, integrity, reason, dicom) = match outcome {
+        let (content_type, sha256, integrity, reason, label, dicom) = match outcome {
             Outcome::Finalized(f) => (
                 Some(f.content_type),
                 Some(f.sha256.as_str()),
                 Some(f.integrity.as_str()),
+                None,
                 None,
                 f.dicom.as_ref(),
             ),
@@ -207,6 +211,7 @@ impl DocumentStore {
                 sha256.as_deref(),
                 None,
                 Some(reason.to_string()),
+                Some(reason.label()),
                 None,
             ),
         };
@@ -246,6 +251,7 @@ impl DocumentStore {
             .bind(facts.uploaded_at)
             .bind(processor_version)
             .bind(trail.replayed)
+            .bind(label)
             .bind(trail.message_id)
             .bind(trail.attempt)
             .bind(trail.elapsed_ms())

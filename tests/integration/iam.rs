@@ -128,7 +128,18 @@ fn resolve(value: &Value, stack: &str) -> Value {
                     .collect(),
             )
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, stack)).collect()),
+        // As deployed with the parameters' defaults, where each condition (an outbox
+        // destination) is false: an `Fn::If` item is its else-branch, `AWS::NoValue` none.
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter_map(|item| match item.get("Fn::If") {
+                    Some(branches) if branches[2]["Ref"] == "AWS::NoValue" => None,
+                    Some(branches) => Some(resolve(&branches[2], stack)),
+                    None => Some(resolve(item, stack)),
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }

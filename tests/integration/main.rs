@@ -11,6 +11,7 @@ mod helpers;
 mod iam;
 mod in_process;
 mod integrity;
+mod notify;
 
 mod hostile;
 mod infra;

@@ -11,6 +11,7 @@ use tracing::info;
 use crate::clients::{self, Clients};
 use crate::config::RunConfig;
 use crate::consume::{Consumer, Settings, queue};
+use crate::notify;
 use crate::observe;
 use crate::process::{Pipeline, Processed};
 
@@ -58,13 +59,14 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let pipeline = self.pipeline();
         let App { config, clients } = self;
+        let metrics = observe::install_metrics(Processed::LABELS)?;
+        notify::spawn(&clients, config.notify.study_quiet, shutdown.clone());
         let Clients {
             sqs,
             store,
             readiness,
             ..
         } = clients;
-        let metrics = observe::install_metrics(Processed::LABELS)?;
         tokio::spawn(observe::stale::watch(
             store.clone(),
             config.pending_stale,

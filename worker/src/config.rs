@@ -352,6 +352,75 @@ pub struct RunArgs {
         value_name = "SECS"
     )]
     pub pending_stale_secs: u64,
+    #[command(flatten, next_help_heading = "Notifications")]
+    pub notify: NotifyArgs,
+}
+
+/// `run`'s notification settings: where the outbox is published, and when a study is complete.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// EventBridge bus (name or ARN) that receives one event per settled outcome and per
+    /// completed study, published from the outbox. Unset (and no SNS topic): the outbox is kept,
+    /// not published.
+    #[arg(long, env = "DOCWORKER_EVENT_BUS")]
+    pub event_bus: Option<String>,
+    /// SNS topic ARN that receives them instead (one of the two at most).
+    #[arg(long, env = "DOCWORKER_SNS_TOPIC_ARN")]
+    pub sns_topic_arn: Option<String>,
+    /// A study that has received no new instance for this long is reported complete, once.
+    #[arg(long, env = "DOCWORKER_STUDY_QUIET_SECS", default_value_t = 120)]
+    pub study_quiet_secs: u64,
+}
+
+/// Where the outbox is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An EventBridge bus, by name or ARN: events with source `docworker`.
+    EventBridge { bus: String },
+    /// A standard SNS topic.
+    Sns { topic_arn: String },
+}
+
+/// The notification settings after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub destination: Option<Destination>,
+    pub study_quiet: Duration,
+}
+
+impl NotifyArgs {
+    pub fn validate(&self) -> Result<NotifyConfig, ConfigError> {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        let destination = match (set(&self.event_bus), set(&self.sns_topic_arn)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "DOCWORKER_EVENT_BUS",
+                    "set DOCWORKER_EVENT_BUS or DOCWORKER_SNS_TOPIC_ARN, not both".into(),
+                ));
+            }
+            (Some(bus), None) => Some(Destination::EventBridge { bus }),
+            (None, Some(topic_arn)) => {
+                if !topic_arn.starts_with("arn:") {
+                    return Err(ConfigError::Invalid(
+                        "DOCWORKER_SNS_TOPIC_ARN",
+                        format!("expected an arn:…:sns:… topic ARN, got {topic_arn:?}"),
+                    ));
+                }
+                Some(Destination::Sns { topic_arn })
+            }
+            (None, None) => None,
+        };
+        if self.study_quiet_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_STUDY_QUIET_SECS",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(NotifyConfig {
+            destination,
+            study_quiet: Duration::from_secs(self.study_quiet_secs),
+        })
+    }
 }
 
 /// A configuration problem, phrased for the one line the operator sees.
@@ -483,6 +552,7 @@ pub struct RunConfig {
     pub dlq_url: Option<String>,
     pub require_dlq: bool,
     pub pending_stale: Duration,
+    pub notify: NotifyConfig,
 }
 
 /// `replay`'s configuration after validation.
@@ -665,6 +735,7 @@ impl RunArgs {
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
             pending_stale: pending_stale(self.pending_stale_secs)?,
+            notify: self.notify.validate()?,
         })
     }
 }
@@ -812,6 +883,49 @@ mod tests {
         "--queue-url",
         "http://127.0.0.1:4566/123456789012/uploads",
     ];
+
+    fn notify(args: &[&str]) -> Result<NotifyConfig, ConfigError> {
+        let mut argv = GOOD.to_vec();
+        argv.extend_from_slice(args);
+        run_args(&argv).notify.validate()
+    }
+
+    #[test]
+    fn without_a_destination_nothing_is_published_and_studies_settle_after_two_minutes() {
+        let config = notify(&[]).expect("valid");
+        assert_eq!(config.destination, None);
+        assert_eq!(config.study_quiet, Duration::from_secs(120));
+        assert_eq!(notify(&["--event-bus", " "]).unwrap().destination, None);
+    }
+
+    #[test]
+    fn one_outbox_destination_at_most_and_each_bad_notify_setting_is_named() {
+        assert_eq!(
+            notify(&["--event-bus", "clinic"]).unwrap().destination,
+            Some(Destination::EventBridge {
+                bus: "clinic".into()
+            })
+        );
+        let topic = "arn:aws:sns:eu-west-1:123456789012:docworker";
+        assert_eq!(
+            notify(&["--sns-topic-arn", topic]).unwrap().destination,
+            Some(Destination::Sns {
+                topic_arn: topic.into()
+            })
+        );
+        let both = notify(&["--event-bus", "b", "--sns-topic-arn", topic]).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = notify(&["--sns-topic-arn", "docworker"]).unwrap_err();
+        assert!(
+            bad.to_string().starts_with("DOCWORKER_SNS_TOPIC_ARN"),
+            "{bad}"
+        );
+        let zero = notify(&["--study-quiet-secs", "0"]).unwrap_err();
+        assert!(
+            zero.to_string().starts_with("DOCWORKER_STUDY_QUIET_SECS"),
+            "{zero}"
+        );
+    }
 
     #[test]
     fn defaults_follow_the_contract() {

@@ -9,7 +9,8 @@
 //!   `reconcile`: operator tooling).
 //! - Runtime parts: [`consume`] (receiving, heartbeats, batched deletes, one disposition per
 //!   message, queue facts) drives [`process`] (the pipeline of one object: fetching, the
-//!   streaming tee and its readers, the verdict).
+//!   streaming tee and its readers, the verdict); beside them, [`notify`] (the outbox publisher
+//!   and the study completion scanner, started by `app`).
 //! - Leaves, used by all above: [`clients`] (AWS and database client construction), [`backoff`]
 //!   (waiting out an outage), [`config`] (every setting, validated), [`error`] (failure classes,
 //!   decided once), [`observe`] (metrics, health, logging set-up) and [`shutdown`] (signals).
@@ -20,6 +21,7 @@ pub mod clients;
 pub mod config;
 pub mod consume;
 pub mod error;
+pub mod notify;
 pub mod observe;
 pub mod operate;
 pub mod process;

@@ -41,7 +41,15 @@ pub mod names {
     pub const NO_REDRIVE_POLICY: &str = "docworker_queue_without_redrive_policy";
     pub const READY: &str = "docworker_ready";
     pub const STALE_PENDING_ROWS: &str = "docworker_stale_pending_rows";
+    pub const OUTBOX_PUBLISHED: &str = "docworker_outbox_published_total";
+    pub const OUTBOX_PUBLISH_FAILURES: &str = "docworker_outbox_publish_failures_total";
+    pub const STUDIES_COMPLETED: &str = "docworker_studies_completed_total";
 }
+
+/// The kinds of outbox rows (the migration's CHECK on `outbox.kind`), the label of the outbox
+/// counters. The outbox's depth and age gauges belong to the publisher (`notify::outbox`), which
+/// exports them only where it runs.
+pub const OUTBOX_KINDS: &[&str] = &["document", "study"];
 
 /// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
 /// settle with (the pipeline's), so that each series starts at 0.
@@ -131,6 +139,21 @@ fn describe() {
         names::NO_REDRIVE_POLICY,
         "1 when the processing queue has no redrive policy (poison messages then circulate forever), else 0"
     );
+    describe_counter!(
+        names::OUTBOX_PUBLISHED,
+        Unit::Count,
+        "Events published from the outbox to EventBridge or SNS, by kind (document, study)"
+    );
+    describe_counter!(
+        names::OUTBOX_PUBLISH_FAILURES,
+        Unit::Count,
+        "Outbox events whose publish failed and was rescheduled, by kind (document, study)"
+    );
+    describe_counter!(
+        names::STUDIES_COMPLETED,
+        Unit::Count,
+        "Studies reported complete after their quiet period without a new instance"
+    );
     describe_gauge!(
         names::READY,
         "1 while /readyz would answer 200 (database answers, queue reachable, not shutting down), else 0; evaluated at each scrape and probe"
@@ -154,8 +177,13 @@ fn start_at_zero(outcomes: &[&'static str]) {
         names::MESSAGES_DELETED,
         names::MESSAGES_REQUEUED,
         names::BYTES_STREAMED,
+        names::STUDIES_COMPLETED,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for kind in OUTBOX_KINDS {
+        metrics::counter!(names::OUTBOX_PUBLISHED, "kind" => *kind).increment(0);
+        metrics::counter!(names::OUTBOX_PUBLISH_FAILURES, "kind" => *kind).increment(0);
     }
     for outcome in outcomes {
         metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
