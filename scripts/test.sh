@@ -44,7 +44,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The integration tests drive the real binary: build it first.
 cargo build -p docworker
 cargo build -p docworker-shared --features fixtures --examples
-"$py" -W ignore tests/pydicom/compare.py target/debug/examples/header
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+"$py" -W ignore tests/pydicom/compare.py "$target/debug/examples/header"
 log=$(mktemp)
 set +e
 cargo test --workspace --all-features 2>&1 | tee "$log"

@@ -10,6 +10,7 @@ use std::io::Read;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use docworker_shared::fixtures::{self, SampleDicom};
+use docworker_shared::integrity::{FullChecksum, Offered, Plan};
 use docworker_shared::verify::Digests;
 use docworker_shared::{dicom, sniff};
 
@@ -49,10 +50,20 @@ fn inspect(bytes: &[u8]) -> usize {
     let detected = sniff::sniff(prefix);
     let header = sniff::is_dicom(prefix).then(|| dicom::read_header(Chunks(bytes), 64 << 20));
     let digested = digests
-        .finish(bytes.len() as u64, Some("crc64nvme"), "")
+        .conclude(bytes.len() as u64, &plan(), None)
         .expect("length matches");
     black_box((detected, header.map(|h| h.is_ok())));
     digested.sha256.len()
+}
+
+/// An object S3 holds a full-object CRC64NVME for, as for every new upload: the SDK validates it,
+/// so the worker computes no MD5.
+fn plan() -> Plan {
+    Plan::new(&Offered {
+        full: Some(FullChecksum::Crc64Nvme),
+        ..Offered::default()
+    })
+    .expect("no client digest to refuse")
 }
 
 /// A reader that hands out one chunk per read, as the streaming bridge does.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use docworker_shared::dicom::read_header;
 use docworker_shared::fixtures::SampleDicom;
-use docworker_shared::verify::Integrity;
+use docworker_shared::integrity::{FullChecksum, Integrity};
 use docworker_shared::{
     Category, DocumentStore, Finalized, ObjectFacts, Outcome, Trail, UploadMetadata,
 };
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let outcome = Outcome::Finalized(Box::new(Finalized {
                     content_type: "application/dicom",
                     sha256: "0".repeat(64),
-                    integrity: Integrity::S3Checksum("crc32"),
+                    integrity: Integrity::S3Checksum(FullChecksum::Crc32),
                     dicom: Some(header.clone()),
                 }));
                 let started = Instant::now();

@@ -108,6 +108,8 @@ pub struct Document {
     pub sequencer: Option<String>,
     pub status: String,
     pub rejection_reason: Option<String>,
+    /// The rejection's stable label (`Rejection::label`), which notifications carry.
+    pub rejection_label: Option<String>,
     pub study_instance_uid: Option<String>,
     pub series_instance_uid: Option<String>,
     pub sop_instance_uid: Option<String>,

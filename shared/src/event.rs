@@ -1,5 +1,6 @@
 //! What arrives in a queue message body: S3 event notifications, directly (S3 → SQS) or inside an
-//! SNS envelope (S3 → SNS → SQS), and S3's `s3:TestEvent`.
+//! SNS envelope (S3 → SNS → SQS), S3's `s3:TestEvent`, and S3 events routed through Amazon
+//! EventBridge (S3 → EventBridge rule → SQS), whose envelope carries one object in `detail`.
 //!
 //! The records are parsed with `aws_lambda_events`' S3 types, after a normalisation that makes
 //! the emulator's events (moto) acceptable: it writes `eventTime` without a timezone and leaves
@@ -9,6 +10,7 @@
 use aws_lambda_events::event::s3::S3EventRecord;
 use chrono::{DateTime, Utc};
 use percent_encoding::percent_decode_str;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -64,7 +66,7 @@ pub enum EventError {
     #[error("message body is not JSON: {0}")]
     NotJson(serde_json::Error),
     #[error(
-        "message body is JSON but not an S3 event notification (no Records, not an s3:TestEvent, not an SNS envelope)"
+        "message body is JSON but not an S3 event notification (no Records, not an s3:TestEvent, not an SNS envelope, not an EventBridge S3 event)"
     )]
     UnknownShape,
     #[error("SNS envelope has no string Message")]
@@ -135,6 +137,9 @@ impl Notification {
             let inner: Value = serde_json::from_str(&inner).map_err(EventError::NotJson)?;
             return Self::from_value(inner, false);
         }
+        if map.contains_key("detail-type") && map.contains_key("detail") {
+            return eventbridge(Value::Object(map)).map(|event| Notification::Records(vec![event]));
+        }
         if map.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
             let bucket = map.get("Bucket").and_then(Value::as_str).map(str::to_owned);
             return Ok(Notification::Test { bucket });
@@ -156,6 +161,114 @@ impl Notification {
             })
             .collect::<Result<_, _>>()
             .map(Notification::Records)
+    }
+}
+
+/// An EventBridge envelope as S3 sends it ("EventBridge event message structure" in the S3
+/// user guide): `detail-type` says what happened, `detail` carries one object. Fields docworker
+/// does not use (`id`, `account`, `resources`, `request-id`, `requester`, …) are ignored.
+#[derive(Deserialize)]
+struct EventBridgeEnvelope {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    source: String,
+    time: DateTime<Utc>,
+    detail: EventBridgeDetail,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeDetail {
+    bucket: Option<EventBridgeBucket>,
+    object: Option<EventBridgeObject>,
+    /// The API that caused the event: `PutObject`, `POST Object`, `CopyObject`,
+    /// `CompleteMultipartUpload`, `DeleteObject`, `Lifecycle Expiration`.
+    reason: Option<String>,
+    /// On `Object Deleted`: `Permanently Deleted` or `Delete Marker Created`.
+    #[serde(rename = "deletion-type")]
+    deletion_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeBucket {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeObject {
+    key: Option<String>,
+    size: Option<i64>,
+    etag: Option<String>,
+    #[serde(rename = "version-id")]
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+/// One EventBridge-delivered S3 event as the [`ObjectEvent`] a direct notification would give:
+/// the same key encoding (form encoding, as in direct notifications), the same sequencer, and
+/// the event named as S3 names it in notifications, so that ordering, replay and the audit trail
+/// cannot tell the delivery paths apart. A `source` other than `aws.s3` is not an S3 event.
+fn eventbridge(value: Value) -> Result<ObjectEvent, EventError> {
+    const INDEX: usize = 0;
+    let envelope: EventBridgeEnvelope =
+        serde_json::from_value(value).map_err(|source| EventError::Malformed {
+            index: INDEX,
+            source,
+        })?;
+    if envelope.source != "aws.s3" {
+        return Err(EventError::UnknownShape);
+    }
+    let missing = |field| EventError::Missing {
+        index: INDEX,
+        field,
+    };
+    let detail = envelope.detail;
+    let bucket = detail
+        .bucket
+        .and_then(|b| b.name)
+        .ok_or(missing("detail.bucket.name"))?;
+    let object = detail.object.ok_or(missing("detail.object"))?;
+    let raw_key = object.key.ok_or(missing("detail.object.key"))?;
+    let key = decode_key(&raw_key).ok_or(EventError::BadKey { index: INDEX })?;
+    let size = object
+        .size
+        .map(u64::try_from)
+        .transpose()
+        .map_err(|_| EventError::BadSize { index: INDEX })?;
+    let name = eventbridge_name(
+        &envelope.detail_type,
+        detail.reason.as_deref().unwrap_or_default(),
+        detail.deletion_type.as_deref().unwrap_or_default(),
+    );
+    Ok(ObjectEvent {
+        kind: EventKind::of_name(&name),
+        name,
+        bucket,
+        key,
+        size,
+        etag: non_empty(object.etag),
+        version_id: non_empty(object.version_id),
+        sequencer: non_empty(object.sequencer),
+        time: envelope.time,
+    })
+}
+
+/// The notification event name for an EventBridge `detail-type` and `reason`. Types that do not
+/// change the bytes (`Object Restore Completed`, `Object Tags Added`, …) keep their own name and
+/// are classified as [`EventKind::Other`].
+fn eventbridge_name(detail_type: &str, reason: &str, deletion_type: &str) -> String {
+    let marker = deletion_type == "Delete Marker Created";
+    match (detail_type, reason) {
+        ("Object Created", "PutObject") => "ObjectCreated:Put".into(),
+        ("Object Created", "POST Object") => "ObjectCreated:Post".into(),
+        ("Object Created", "CopyObject") => "ObjectCreated:Copy".into(),
+        ("Object Created", other) => format!("ObjectCreated:{}", other.replace(' ', "")),
+        ("Object Deleted", "Lifecycle Expiration") if marker => {
+            "LifecycleExpiration:DeleteMarkerCreated".into()
+        }
+        ("Object Deleted", "Lifecycle Expiration") => "LifecycleExpiration:Delete".into(),
+        ("Object Deleted", _) if marker => "ObjectRemoved:DeleteMarkerCreated".into(),
+        ("Object Deleted", _) => "ObjectRemoved:Delete".into(),
+        (other, _) => other.to_owned(),
     }
 }
 
@@ -494,6 +607,179 @@ mod tests {
         assert!(matches!(
             Notification::parse(&negative),
             Err(EventError::BadSize { .. })
+        ));
+    }
+
+    /// The `Object Created` sample from AWS's "EventBridge event message structure"
+    /// documentation, with a key that needs decoding.
+    const EVENTBRIDGE_CREATED: &str = r#"{"version":"0","id":"17793124-05d4-b198-2fde-7ededc63b103",
+      "detail-type":"Object Created","source":"aws.s3","account":"111122223333",
+      "time":"2021-11-12T00:00:00Z","region":"ca-central-1",
+      "resources":["arn:aws:s3:::amzn-s3-demo-bucket1"],
+      "detail":{"version":"0","bucket":{"name":"amzn-s3-demo-bucket1"},
+        "object":{"key":"medical/a+b%2B0%C3%A9.dcm","size":5,"etag":"b1946ac92492d2347c6235b4d2611184",
+          "version-id":"IYV3p45BT0ac8hjHg1houSdS1a.Mro8e","sequencer":"617f08299329d189"},
+        "request-id":"N4N7GDK58NMKJ12R","requester":"123456789012","source-ip-address":"1.2.3.4",
+        "reason":"PutObject"}}"#;
+
+    /// The `Object Deleted` sample from the same page (DeleteObject on a versioned bucket).
+    const EVENTBRIDGE_DELETED: &str = r#"{"version":"0","id":"2ee9cc15-d022-99ea-1fb8-1b1bac4850f9",
+      "detail-type":"Object Deleted","source":"aws.s3","account":"111122223333",
+      "time":"2021-11-12T00:00:00Z","region":"ca-central-1",
+      "resources":["arn:aws:s3:::amzn-s3-demo-bucket1"],
+      "detail":{"version":"0","bucket":{"name":"amzn-s3-demo-bucket1"},
+        "object":{"key":"example-key","etag":"d41d8cd98f00b204e9800998ecf8427e",
+          "version-id":"1QW9g1Z99LUNbvaaYVpW9xDlOLU.qxgF","sequencer":"617f0837b476e463"},
+        "request-id":"0BH729840619AG5K","requester":"123456789012","source-ip-address":"1.2.3.4",
+        "reason":"DeleteObject","deletion-type":"Delete Marker Created"}}"#;
+
+    #[test]
+    fn an_eventbridge_object_created_is_the_same_event_as_a_notification() {
+        let event = only_record(EVENTBRIDGE_CREATED);
+        assert_eq!(event.kind, EventKind::Created);
+        assert_eq!(event.name, "ObjectCreated:Put");
+        assert_eq!(event.bucket, "amzn-s3-demo-bucket1");
+        assert_eq!(event.key, "medical/a b+0é.dcm");
+        assert_eq!(event.size, Some(5));
+        assert_eq!(
+            event.etag.as_deref(),
+            Some("b1946ac92492d2347c6235b4d2611184")
+        );
+        assert_eq!(
+            event.version_id.as_deref(),
+            Some("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e")
+        );
+        assert_eq!(event.sequencer.as_deref(), Some("617f08299329d189"));
+        assert_eq!(event.time.to_rfc3339(), "2021-11-12T00:00:00+00:00");
+    }
+
+    #[test]
+    fn eventbridge_reasons_and_deletions_get_notification_names() {
+        let deleted = only_record(EVENTBRIDGE_DELETED);
+        assert_eq!(deleted.kind, EventKind::Removed);
+        assert_eq!(deleted.name, "ObjectRemoved:DeleteMarkerCreated");
+        assert_eq!(deleted.size, None);
+        assert_eq!(deleted.sequencer.as_deref(), Some("617f0837b476e463"));
+        for (detail_type, reason, deletion, name, kind) in [
+            (
+                "Object Created",
+                "POST Object",
+                "",
+                "ObjectCreated:Post",
+                EventKind::Created,
+            ),
+            (
+                "Object Created",
+                "CopyObject",
+                "",
+                "ObjectCreated:Copy",
+                EventKind::Created,
+            ),
+            (
+                "Object Created",
+                "CompleteMultipartUpload",
+                "",
+                "ObjectCreated:CompleteMultipartUpload",
+                EventKind::Created,
+            ),
+            (
+                "Object Deleted",
+                "DeleteObject",
+                "Permanently Deleted",
+                "ObjectRemoved:Delete",
+                EventKind::Removed,
+            ),
+            (
+                "Object Deleted",
+                "Lifecycle Expiration",
+                "Permanently Deleted",
+                "LifecycleExpiration:Delete",
+                EventKind::Removed,
+            ),
+            (
+                "Object Deleted",
+                "Lifecycle Expiration",
+                "Delete Marker Created",
+                "LifecycleExpiration:DeleteMarkerCreated",
+                EventKind::Removed,
+            ),
+            (
+                "Object Tags Added",
+                "PutObjectTagging",
+                "",
+                "Object Tags Added",
+                EventKind::Other,
+            ),
+            (
+                "Object Restore Completed",
+                "",
+                "",
+                "Object Restore Completed",
+                EventKind::Other,
+            ),
+        ] {
+            let mut value: Value = serde_json::from_str(EVENTBRIDGE_DELETED).unwrap();
+            value["detail-type"] = detail_type.into();
+            value["detail"]["reason"] = reason.into();
+            value["detail"]["deletion-type"] = deletion.into();
+            let event = only_record(&value.to_string());
+            assert_eq!(
+                (event.name.as_str(), event.kind),
+                (name, kind),
+                "{detail_type} {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn unwraps_an_eventbridge_event_inside_sns() {
+        let envelope = serde_json::json!({
+            "Type": "Notification",
+            "Message": EVENTBRIDGE_CREATED,
+        });
+        assert_eq!(
+            only_record(&envelope.to_string()),
+            only_record(EVENTBRIDGE_CREATED)
+        );
+    }
+
+    #[test]
+    fn refuses_eventbridge_envelopes_that_are_not_s3_object_events() {
+        let other_source = EVENTBRIDGE_CREATED.replace("\"aws.s3\"", "\"aws.ec2\"");
+        assert!(matches!(
+            Notification::parse(&other_source),
+            Err(EventError::UnknownShape)
+        ));
+        let no_key = EVENTBRIDGE_CREATED.replace("\"key\":\"medical/a+b%2B0%C3%A9.dcm\",", "");
+        assert!(matches!(
+            Notification::parse(&no_key),
+            Err(EventError::Missing {
+                field: "detail.object.key",
+                ..
+            })
+        ));
+        let no_bucket = EVENTBRIDGE_CREATED.replace("\"name\":\"amzn-s3-demo-bucket1\"", "");
+        assert!(matches!(
+            Notification::parse(&no_bucket),
+            Err(EventError::Missing {
+                field: "detail.bucket.name",
+                ..
+            })
+        ));
+        let negative = EVENTBRIDGE_CREATED.replace("\"size\":5", "\"size\":-5");
+        assert!(matches!(
+            Notification::parse(&negative),
+            Err(EventError::BadSize { .. })
+        ));
+        let bad_key = EVENTBRIDGE_CREATED.replace("%C3%A9", "%FF");
+        assert!(matches!(
+            Notification::parse(&bad_key),
+            Err(EventError::BadKey { .. })
+        ));
+        let bad_time = EVENTBRIDGE_CREATED.replace("2021-11-12T00:00:00Z", "yesterday");
+        assert!(matches!(
+            Notification::parse(&bad_time),
+            Err(EventError::Malformed { .. })
         ));
     }
 

@@ -9,6 +9,9 @@ pub mod event;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod gate;
+pub mod integrity;
+pub mod parts;
+pub mod reconcile;
 pub mod reject;
 pub mod sniff;
 pub mod store;

@@ -17,6 +17,22 @@ pub enum Rejection {
     SizeMismatch { expected: u64, counted: u64 },
     #[error("content MD5 {computed} does not match the ETag {etag}")]
     Md5Mismatch { computed: String, etag: String },
+    /// The uploader's own digest of the content (the header names which) differs from the
+    /// SHA-256 of the bytes S3 holds: what was sent is not what was stored. Never quotes the
+    /// value, which is the uploader's metadata.
+    #[error("the content's SHA-256 does not match the uploader's {header}")]
+    ClientDigestMismatch { header: &'static str },
+    /// The uploader supplied a digest that is not a SHA-256 in the header's encoding.
+    #[error("{header} is not a well-formed SHA-256")]
+    ClientDigestMalformed { header: &'static str },
+    /// The checksum of the part digests over the object's part layout differs from the
+    /// multipart ETag or composite checksum S3 derived from the parts it received.
+    #[error("the {check} of the object's {parts} parts does not match S3's {reference}")]
+    PartsMismatch {
+        check: &'static str,
+        parts: u32,
+        reference: &'static str,
+    },
     #[error("content type could not be recognised")]
     Unrecognised,
     #[error("declared {declared} but content is {detected}")]
@@ -108,6 +124,9 @@ impl Rejection {
         "too_large",
         "size_mismatch",
         "md5_mismatch",
+        "client_digest_mismatch",
+        "client_digest_malformed",
+        "parts_mismatch",
         "unrecognised",
         "declared_mismatch",
         "extension_mismatch",
@@ -135,6 +154,9 @@ impl Rejection {
             Rejection::TooLarge { .. } => "too_large",
             Rejection::SizeMismatch { .. } => "size_mismatch",
             Rejection::Md5Mismatch { .. } => "md5_mismatch",
+            Rejection::ClientDigestMismatch { .. } => "client_digest_mismatch",
+            Rejection::ClientDigestMalformed { .. } => "client_digest_malformed",
+            Rejection::PartsMismatch { .. } => "parts_mismatch",
             Rejection::Unrecognised => "unrecognised",
             Rejection::DeclaredMismatch { .. } => "declared_mismatch",
             Rejection::ExtensionMismatch { .. } => "extension_mismatch",
@@ -174,6 +196,13 @@ mod tests {
             Rejection::Md5Mismatch {
                 computed: text(),
                 etag: text(),
+            },
+            Rejection::ClientDigestMismatch { header: "test" },
+            Rejection::ClientDigestMalformed { header: "test" },
+            Rejection::PartsMismatch {
+                check: "md5",
+                parts: 2,
+                reference: "multipart ETag",
             },
             Rejection::Unrecognised,
             Rejection::DeclaredMismatch {

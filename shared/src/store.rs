@@ -11,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::gate::ScanVerdict;
+use crate::reconcile::RowFacts;
 use crate::{Document, ObjectFacts, Outcome};
 
 /// The schema, embedded in the binary so `docworker migrate` needs no files beside it.
@@ -56,6 +57,17 @@ pub enum Applied {
     Stale,
 }
 
+/// [`DocumentStore::reconcile_page`]'s statement: `$1` bucket, `$2` prefix, `$3` the key to
+/// start after, `$4` the pending threshold in seconds, `$5` the page size.
+pub const RECONCILE_PAGE: &str = r#"
+SELECT file_key, status, etag, version_id, file_size, uploaded_at, created_at, updated_at,
+       status = 'pending' AND created_at < now() - make_interval(secs => $4) AS stale_pending
+FROM documents
+WHERE bucket = $1 AND file_key COLLATE "C" >= $2 AND file_key COLLATE "C" > $3
+ORDER BY file_key COLLATE "C"
+LIMIT $5
+"#;
+
 #[derive(Clone)]
 pub struct DocumentStore {
     pool: PgPool,
@@ -65,12 +77,12 @@ const UPSERT: &str = r#"
 INSERT INTO documents AS d (
     bucket, file_key, category, title, description, original_filename, uploaded_by, case_id,
     declared_content_type, content_type, file_size, sha256, etag, version_id, sequencer,
-    status, rejection_reason,
+    status, rejection_reason, rejection_label,
     study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid, modality,
     patient_id, study_date, transfer_syntax_uid, dicom, integrity,
     uploaded_at, processed_at, processor_version, scan)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29, $31)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $31,
+        $18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27, $28, now(), $29, $32)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     category              = EXCLUDED.category,
     title                 = COALESCE(d.title, EXCLUDED.title),
@@ -87,6 +99,8 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
     sequencer             = COALESCE(EXCLUDED.sequencer, d.sequencer),
     status                = EXCLUDED.status,
     rejection_reason      = EXCLUDED.rejection_reason,
+    -- $31: the rejection's label, what notifications carry instead of the reason's text.
+    rejection_label       = EXCLUDED.rejection_label,
     study_instance_uid    = EXCLUDED.study_instance_uid,
     series_instance_uid   = EXCLUDED.series_instance_uid,
     sop_instance_uid      = EXCLUDED.sop_instance_uid,
@@ -102,10 +116,11 @@ ON CONFLICT (bucket, file_key) DO UPDATE SET
                                  ELSE EXCLUDED.uploaded_at END,
     processed_at          = EXCLUDED.processed_at,
     processor_version     = EXCLUDED.processor_version,
+    -- $32: the malware scan's verdict.
     scan                  = EXCLUDED.scan,
     updated_at            = now()
 "#;
-static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 32));
+static UPSERT_AUDITED: LazyLock<String> = LazyLock::new(|| audited(UPSERT, 33));
 
 const MARK_DELETED: &str = r#"
 INSERT INTO documents AS d (bucket, file_key, category, status, sequencer, etag, version_id,
@@ -114,6 +129,7 @@ VALUES ($1, $2, $3, 'deleted', $4, $5, $6, now(), $7)
 ON CONFLICT (bucket, file_key) DO UPDATE SET
     status = 'deleted',
     rejection_reason = NULL,
+    rejection_label = NULL,
     sequencer = COALESCE(EXCLUDED.sequencer, d.sequencer),
     processed_at = EXCLUDED.processed_at,
     processor_version = EXCLUDED.processor_version,
@@ -201,11 +217,12 @@ impl DocumentStore {
         processor_version: &str,
         trail: Trail<'_>,
     ) -> Result<Applied, sqlx::Error> {
-        let (content_type, sha256, integrity, reason, dicom) = match outcome {
+        let (content_type, sha256, integrity, reason, label, dicom) = match outcome {
             Outcome::Finalized(f) => (
                 Some(f.content_type),
                 Some(f.sha256.as_str()),
                 Some(f.integrity.as_str()),
+                None,
                 None,
                 f.dicom.as_ref(),
             ),
@@ -218,6 +235,7 @@ impl DocumentStore {
                 sha256.as_deref(),
                 None,
                 Some(reason.to_string()),
+                Some(reason.label()),
                 None,
             ),
         };
@@ -257,6 +275,7 @@ impl DocumentStore {
             .bind(facts.uploaded_at)
             .bind(processor_version)
             .bind(trail.replayed)
+            .bind(label)
             .bind(scan.map(ScanVerdict::row_value))
             .bind(trail.message_id)
             .bind(trail.attempt)
@@ -369,6 +388,44 @@ impl DocumentStore {
         .bind(key)
         .bind(message_id)
         .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// One page of a bucket's rows for reconciliation, in the order S3 lists keys (byte-wise:
+    /// `COLLATE "C"`, served by the `documents_bucket_key_c` index), from the first key after
+    /// `after` that is not before `prefix`. A page can run past the prefix: the caller stops at
+    /// the first key outside it. `stale_after` decides [`RowFacts::stale_pending`].
+    pub async fn reconcile_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        stale_after: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<RowFacts>, sqlx::Error> {
+        sqlx::query_as(RECONCILE_PAGE)
+            .bind(bucket)
+            .bind(prefix)
+            .bind(after)
+            .bind(stale_after.as_secs_f64())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Rows `pending` for longer than `stale_after` (since the upload path created them), in
+    /// every bucket: uploads that never completed, or whose event was lost. Served by the
+    /// partial index `documents_pending_created`.
+    pub async fn count_stale_pending(
+        &self,
+        stale_after: std::time::Duration,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM documents
+             WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(stale_after.as_secs_f64())
+        .fetch_one(&self.pool)
         .await
     }
 

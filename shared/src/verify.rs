@@ -4,6 +4,8 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use md5::{Digest, Md5};
 
+use crate::integrity::Plan;
+use crate::parts::PartsDigest;
 use crate::sniff::{self, Preamble};
 use crate::{Category, Rejection, category, zip_directory};
 
@@ -28,26 +30,7 @@ pub struct Digested {
     pub integrity: Integrity,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Integrity {
-    /// S3's own checksum, validated by the SDK while streaming (named by algorithm).
-    S3Checksum(&'static str),
-    /// The MD5 of the content equals the single-part ETag.
-    EtagMd5,
-    /// Neither is available (multipart upload without a checksum, or SSE-KMS where the ETag is
-    /// not an MD5): only the length was checked.
-    LengthOnly,
-}
-
-impl Integrity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Integrity::S3Checksum(algorithm) => algorithm,
-            Integrity::EtagMd5 => "md5-etag",
-            Integrity::LengthOnly => "length-only",
-        }
-    }
-}
+pub use crate::integrity::Integrity;
 
 impl Digests {
     /// `etag_md5` is the expected MD5 when it should be verified (see [`plain_md5_etag`]).
@@ -71,13 +54,22 @@ impl Digests {
         self.bytes
     }
 
-    /// Ends the stream: checks the byte count against the object's length and the MD5 against the
-    /// ETag. `s3_checksum` names the checksum the SDK validated, if any.
-    pub fn finish(
+    /// Ends the stream: checks the byte count against the object's length, then decides the
+    /// integrity class by the object's [`Plan`], given the part digest when the plan asked for
+    /// one.
+    pub fn conclude(
         self,
         expected_len: u64,
-        s3_checksum: Option<&'static str>,
-        etag: &str,
+        plan: &Plan,
+        parts: Option<&PartsDigest>,
+    ) -> Result<Digested, Rejection> {
+        self.conclude_with(expected_len, |sha256, md5| plan.decide(sha256, md5, parts))
+    }
+
+    fn conclude_with(
+        self,
+        expected_len: u64,
+        decide: impl FnOnce(&[u8; 32], Option<[u8; 16]>) -> Result<Integrity, Rejection>,
     ) -> Result<Digested, Rejection> {
         if self.bytes != expected_len {
             return Err(Rejection::SizeMismatch {
@@ -85,22 +77,12 @@ impl Digests {
                 counted: self.bytes,
             });
         }
-        let integrity = match (s3_checksum, self.md5) {
-            (Some(algorithm), _) => Integrity::S3Checksum(algorithm),
-            (None, Some((md5, expected))) => {
-                let computed: [u8; 16] = md5.finalize().into();
-                if computed != expected {
-                    return Err(Rejection::Md5Mismatch {
-                        computed: hex::encode(computed),
-                        etag: etag.to_owned(),
-                    });
-                }
-                Integrity::EtagMd5
-            }
-            (None, None) => Integrity::LengthOnly,
-        };
+        let md5 = self.md5.map(|(md5, _)| md5.finalize().into());
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(self.sha256.finish().as_ref());
+        let integrity = decide(&sha256, md5)?;
         Ok(Digested {
-            sha256: hex::encode(self.sha256.finish()),
+            sha256: hex::encode(sha256),
             bytes: self.bytes,
             integrity,
         })
@@ -391,40 +373,64 @@ mod tests {
 
     #[test]
     fn digests_count_hash_and_check_md5() {
-        let md5 = plain_md5_etag("\"5d41402abc4b2a76b9719d911017c592\"").expect("plain md5"); // "hello"
-        let mut digests = Digests::new(Some(md5));
+        let etag = |etag: &str| crate::integrity::Offered {
+            etag: Some(etag.into()),
+            etag_is_md5: true,
+            ..Default::default()
+        };
+        let plan = Plan::new(&etag("\"5d41402abc4b2a76b9719d911017c592\"")).unwrap(); // "hello"
+        let mut digests = Digests::new(plan.etag_md5());
         digests.update(b"hel");
         digests.update(b"lo");
-        let done = digests.finish(5, None, "\"5d41\"").unwrap();
+        let done = digests.conclude(5, &plan, None).unwrap();
         assert_eq!(
             done.sha256,
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
         assert_eq!(done.integrity, Integrity::EtagMd5);
 
-        let mut digests = Digests::new(Some(md5));
+        let mut digests = Digests::new(plan.etag_md5());
         digests.update(b"jello");
         assert!(matches!(
-            digests.finish(5, None, "e"),
+            digests.conclude(5, &plan, None),
             Err(Rejection::Md5Mismatch { .. })
         ));
 
-        let mut digests = Digests::new(None);
-        digests.update(b"hello");
-        assert_eq!(
-            digests.finish(6, None, "e"),
-            Err(Rejection::SizeMismatch {
-                expected: 6,
-                counted: 5
-            })
-        );
-
-        let mut digests = Digests::new(Some(md5));
+        let full = Plan::new(&crate::integrity::Offered {
+            full: Some(crate::integrity::FullChecksum::Crc64Nvme),
+            ..etag("\"5d41402abc4b2a76b9719d911017c592\"")
+        })
+        .unwrap();
+        assert_eq!(full.etag_md5(), None, "no MD5 beside S3's checksum");
+        let mut digests = Digests::new(full.etag_md5());
         digests.update(b"jello");
         assert_eq!(
-            digests.finish(5, Some("crc64nvme"), "e").unwrap().integrity,
-            Integrity::S3Checksum("crc64nvme"),
+            digests.conclude(5, &full, None).unwrap().integrity,
+            Integrity::S3Checksum(crate::integrity::FullChecksum::Crc64Nvme),
             "S3's checksum, validated by the SDK, supersedes the ETag"
+        );
+    }
+
+    #[test]
+    fn digests_conclude_by_the_plan_after_the_length() {
+        let offered = crate::integrity::Offered {
+            etag: Some("\"5d41402abc4b2a76b9719d911017c592\"".into()),
+            etag_is_md5: true,
+            ..Default::default()
+        };
+        let plan = Plan::new(&offered).unwrap();
+        let mut digests = Digests::new(plan.etag_md5());
+        digests.update(b"hello");
+        assert_eq!(
+            digests.conclude(5, &plan, None).unwrap().integrity.as_str(),
+            "md5-etag:s3"
+        );
+        let mut digests = Digests::new(plan.etag_md5());
+        digests.update(b"hell");
+        assert_eq!(
+            digests.conclude(5, &plan, None).unwrap_err().label(),
+            "size_mismatch",
+            "the length is checked first"
         );
     }
 

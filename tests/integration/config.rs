@@ -225,6 +225,15 @@ fn each_operator_command_documents_only_its_own_settings_on_one_screen() {
             &["DOCWORKER_QUEUE_URL", "DOCWORKER_S3_PATH_STYLE"],
             true,
         ),
+        (
+            &["reconcile"],
+            &[
+                "DOCWORKER_QUEUE_URL",
+                "DOCWORKER_S3_PATH_STYLE",
+                "DOCWORKER_PENDING_STALE_SECS",
+            ],
+            true,
+        ),
     ];
     for (command, settings, database) in cases {
         let output = Command::new(worker_binary())
@@ -282,5 +291,24 @@ async fn dlq_and_replay_work_without_database_credentials() {
     let (code, _, stderr) = docworker_without(&stack, &by_status, &without);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn reconcile_needs_the_queue_only_to_fix() {
+    let stack = crate::helpers::Stack::new("reconcilequeue").await;
+    let without = ["DOCWORKER_QUEUE_URL"];
+    let report = ["reconcile", "--bucket", stack.bucket.as_str(), "--json"];
+    let (code, stdout, stderr) = docworker_without(&stack, &report, &without);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\"summary\""), "{stdout}");
+    let fix = [&report[..], &["--fix"]].concat();
+    let (code, stdout, stderr) = docworker_without(&stack, &fix, &without);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DOCWORKER_QUEUE_URL"), "{stderr}");
+    let (code, _, stderr) = docworker_without(&stack, &report, &["DATABASE_URL"]);
+    assert_eq!(code, Some(2), "the database is always needed: {stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }

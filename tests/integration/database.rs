@@ -367,7 +367,7 @@ async fn a_statement_past_the_statement_timeout_is_cancelled_and_retried() {
 }
 
 /// The statements docs/deploy.md gives for a database of the two-role set-up, for `database`.
-async fn two_role_database(admin: &PgPool, database: &str) {
+pub async fn two_role_database(admin: &PgPool, database: &str) {
     sqlx::raw_sql(include_str!("../../infra/local/roles.sql"))
         .execute(admin)
         .await
@@ -384,7 +384,7 @@ async fn two_role_database(admin: &PgPool, database: &str) {
     }
 }
 
-fn as_role(url: &str, role: &str) -> String {
+pub fn as_role(url: &str, role: &str) -> String {
     let (_, rest) = url.split_once("://").expect("URL");
     let (_, host) = rest.split_once('@').expect("URL with a user");
     format!("postgres://{role}:{role}@{host}")

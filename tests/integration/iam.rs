@@ -24,7 +24,7 @@ fn root() -> PathBuf {
 }
 
 /// The local stack's tools: from PATH, else from the virtualenv `infra/local/stack.sh` makes.
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     let venv = root().join(".local/venv/bin").join(name);
     if venv.exists() {
         return venv;
@@ -32,7 +32,7 @@ fn tool(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let has_boto3 = |python: &PathBuf| {
         Command::new(python)
             .args(["-c", "import boto3"])
@@ -128,18 +128,34 @@ fn resolve(value: &Value, stack: &str) -> Value {
                     .collect(),
             )
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, stack)).collect()),
+        // As deployed with the parameters' defaults, where each condition (an outbox
+        // destination) is false: an `Fn::If` item is its else-branch, `AWS::NoValue` none.
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter_map(|item| match item.get("Fn::If") {
+                    Some(branches) if branches[2]["Ref"] == "AWS::NoValue" => None,
+                    Some(branches) => Some(resolve(&branches[2], stack)),
+                    None => Some(resolve(item, stack)),
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 /// The WorkerRole's inline policy document from infra/aws/docworker.json, for `stack`.
 fn worker_role_policy(stack: &str) -> Value {
+    role_policy("WorkerRole", stack)
+}
+
+/// A role's inline policy document from infra/aws/docworker.json, for `stack`.
+fn role_policy(role: &str, stack: &str) -> Value {
     let text = std::fs::read_to_string(root().join("infra/aws/docworker.json")).expect("template");
     let template: Value = serde_json::from_str(&text).expect("template JSON");
-    let policies = template["Resources"]["WorkerRole"]["Properties"]["Policies"]
+    let policies = template["Resources"][role]["Properties"]["Policies"]
         .as_array()
-        .expect("WorkerRole policies");
+        .unwrap_or_else(|| panic!("{role} policies"));
     assert_eq!(policies.len(), 1, "one inline policy");
     resolve(&policies[0]["PolicyDocument"], stack)
 }
@@ -345,4 +361,37 @@ async fn without_get_object_a_403_ends_as_access_denied_in_the_dead_letter_queue
         "never marked gone or deleted"
     );
     assert!(stack.worker_log().contains("access denied: not deleted"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_without_list_bucket_versions_is_denied_in_one_line() {
+    let enforced = enforced("iamreconcile", |stack| {
+        without(role_policy("OperatorRole", stack), "s3:ListBucketVersions")
+    })
+    .await;
+    let stack = &enforced.stack;
+    let (id, secret) = enforced.worker_key.clone();
+    let output = Command::new(crate::helpers::worker_binary())
+        .args(["reconcile", "--bucket", &stack.bucket])
+        .envs(stack.worker_env())
+        .env("AWS_ENDPOINT_URL", &enforced._moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .output()
+        .expect("run docworker reconcile");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("docworker:"))
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "docworker: reconcile of s3://{}/ stopped before the first key: access denied to \
+             ListObjectVersions on bucket {}: the caller needs s3:ListBucketVersions",
+            stack.bucket, stack.bucket
+        )],
+        "{stderr}"
+    );
 }

@@ -14,8 +14,8 @@ fn json(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The worker's sources, split: the operator commands `dlq.rs` and `replay.rs` (under the
-/// operator role) and the rest (`docworker run`, under the worker role).
+/// The worker's sources, split: the operator commands `dlq.rs`, `replay.rs` and `reconcile.rs`
+/// (under the operator role) and the rest (`docworker run`, under the worker role).
 fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
@@ -25,7 +25,7 @@ fn rust_sources(dir: &Path, run: &mut Vec<String>, dlq: &mut Vec<String>) {
             let text = std::fs::read_to_string(&path).expect("read source");
             if path
                 .file_name()
-                .is_some_and(|n| n == "dlq.rs" || n == "replay.rs")
+                .is_some_and(|n| n == "dlq.rs" || n == "replay.rs" || n == "reconcile.rs")
             {
                 dlq.push(text);
             } else {
@@ -60,6 +60,11 @@ fn granted_actions(template: &Value, role: &str) -> BTreeSet<String> {
             .unwrap_or_else(|| panic!("{role} policy statements"));
     let mut granted = BTreeSet::new();
     for statement in statements {
+        // A statement granted only when a parameter is set (`Fn::If`: condition, statement,
+        // `AWS::NoValue`), such as publishing the outbox: the statement it grants then.
+        let statement = statement
+            .get("Fn::If")
+            .map_or(statement, |branches| &branches[1]);
         assert_eq!(statement["Effect"], "Allow");
         match &statement["Action"] {
             Value::String(action) => {
@@ -148,6 +153,9 @@ fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<Stri
                 format!("s3:{verb}{}", rest.replacen("Object", "ObjectVersion", 1)),
             ]
         }
+        ("s3", "list_object_versions") => vec!["s3:ListBucketVersions".into()],
+        // EventBridge's IAM prefix is its old name.
+        ("eventbridge", _) => vec![format!("events:{}", pascal(operation))],
         // Batch calls are authorised by the single call's action.
         _ => vec![format!(
             "{service}:{}",
@@ -160,7 +168,7 @@ fn iam_actions(service: &str, operation: &str, reads_versions: bool) -> Vec<Stri
 fn the_worker_role_grants_exactly_the_actions_the_code_calls() {
     let (mut run, mut dlq) = (Vec::new(), Vec::new());
     rust_sources(&root().join("worker/src"), &mut run, &mut dlq);
-    let needed = needed_actions(&run, &["s3", "sqs"]);
+    let needed = needed_actions(&run, &["s3", "sqs", "eventbridge", "sns"]);
     assert!(
         needed.contains("sqs:ReceiveMessage") && needed.contains("s3:GetObject"),
         "{needed:?}"
@@ -221,7 +229,7 @@ fn the_operator_role_grants_exactly_the_actions_the_dlq_commands_call() {
     assert_eq!(
         granted_actions(&template, "OperatorRole"),
         needed,
-        "the operator role must grant exactly what `dlq` and `replay` call"
+        "the operator role must grant exactly what `dlq`, `replay` and `reconcile` call"
     );
 }
 
@@ -286,10 +294,17 @@ fn queue_settings_agree_between_aws_and_the_local_stack() {
             .ends_with(wiring["dead_letter_queue"].as_str().unwrap())
     );
 
-    let notifications =
-        resources["Bucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-            .as_array()
-            .expect("queue notifications");
+    // `EventDelivery` chooses between S3 notifications and EventBridge: never both, or every
+    // event would arrive twice.
+    let delivery = &resources["Bucket"]["Properties"]["NotificationConfiguration"]["Fn::If"];
+    assert_eq!(delivery[0], "DeliverThroughEventBridge");
+    assert_eq!(
+        delivery[1],
+        serde_json::json!({"EventBridgeConfiguration": {"EventBridgeEnabled": true}})
+    );
+    let notifications = delivery[2]["QueueConfigurations"]
+        .as_array()
+        .expect("queue notifications");
     let pairs: BTreeSet<(String, String)> = notifications
         .iter()
         .map(|n| {
@@ -312,6 +327,47 @@ fn queue_settings_agree_between_aws_and_the_local_stack() {
         }
     }
     assert_eq!(pairs, expected);
+
+    // The EventBridge rule selects the same events under the same prefixes, of this bucket only,
+    // and only the rule may send to the queue on EventBridge's behalf.
+    let rule = &resources["UploadEventsRule"];
+    assert_eq!(rule["Condition"], "DeliverThroughEventBridge");
+    let pattern = &rule["Properties"]["EventPattern"];
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["Object Created", "Object Deleted"]),
+        "the EventBridge names of {:?}",
+        wiring["notification_events"]
+    );
+    assert_eq!(
+        pattern["detail"]["bucket"]["name"][0],
+        resources["Bucket"]["Properties"]["BucketName"]
+    );
+    let prefixes: Vec<_> = pattern["detail"]["object"]["key"]
+        .as_array()
+        .expect("key prefixes")
+        .iter()
+        .map(|p| p["prefix"].clone())
+        .collect();
+    assert_eq!(
+        &serde_json::Value::from(prefixes),
+        &wiring["category_prefixes"]
+    );
+    assert_eq!(
+        rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0],
+        "Queue"
+    );
+    let from_events = resources["QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("queue policy")
+        .iter()
+        .find_map(|s| s["Fn::If"].as_array())
+        .expect("the EventBridge statement");
+    assert_eq!(from_events[0], "DeliverThroughEventBridge");
+    assert_eq!(
+        from_events[1]["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0],
+        "UploadEventsRule"
+    );
 
     let container = &resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
     let stop_timeout = container["StopTimeout"].as_u64().expect("StopTimeout");

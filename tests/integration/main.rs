@@ -11,9 +11,12 @@ mod gate;
 mod helpers;
 mod iam;
 mod in_process;
+mod integrity;
+mod notify;
 
 mod hostile;
 mod infra;
 mod operations;
 mod pipeline;
+mod reconcile;
 mod versioned;

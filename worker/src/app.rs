@@ -11,6 +11,7 @@ use tracing::info;
 use crate::clients::{self, Clients};
 use crate::config::RunConfig;
 use crate::consume::{Consumer, Settings, queue};
+use crate::notify;
 use crate::observe;
 use crate::process::{Pipeline, Processed};
 
@@ -59,6 +60,8 @@ impl App {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let pipeline = self.pipeline();
         let App { config, clients } = self;
+        let metrics = observe::install_metrics(Processed::LABELS)?;
+        notify::spawn(&clients, config.notify.study_quiet, shutdown.clone());
         let Clients {
             sqs,
             store,
@@ -66,13 +69,17 @@ impl App {
             scanner,
             ..
         } = clients;
-        let metrics = observe::install_metrics(Processed::LABELS)?;
         if let Some(scanner) = &scanner {
             // Sets the availability gauge from the start; a clamd still loading its signatures
             // is waited for like any outage, object by object.
             let up = scanner.ping().await;
             info!(clamd = %scanner.config().addr, answers = up, "scanning every object with clamd");
         }
+        tokio::spawn(observe::stale::watch(
+            store.clone(),
+            config.pending_stale,
+            shutdown.clone(),
+        ));
         let server = observe::serve(
             config.metrics_addr,
             metrics,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use docworker_shared::DocumentStore;
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, PgPool};
 
-use crate::config::{Database, RunConfig};
+use crate::config::{Database, Destination, RunConfig};
 use crate::observe::{QueueWatch, Readiness};
 use crate::scanner::Scanner;
 
@@ -23,6 +23,54 @@ pub struct Clients {
     pub readiness: Arc<Readiness>,
     /// clamd, when `DOCWORKER_CLAMD_ADDR` names one (connections open per object).
     pub scanner: Option<Scanner>,
+    /// One connection for the outbox publisher and the study scanner, apart from the objects'
+    /// pool: neither ever waits for the other.
+    pub background: PgPool,
+    /// Where the outbox is published, when it is.
+    pub publish: Option<Publish>,
+}
+
+/// The client for the outbox's destination ([`Destination`]).
+#[derive(Clone)]
+pub enum Publish {
+    // Clients named for their services: tests/integration/infra.rs finds the calls by name.
+    EventBridge {
+        eventbridge: aws_sdk_eventbridge::Client,
+        bus: String,
+    },
+    Sns {
+        sns: aws_sdk_sns::Client,
+        topic_arn: String,
+    },
+}
+
+/// A publish call, retries included, gives up after this: the outbox lease outlasts it.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Publish {
+    pub fn new(aws: &aws_config::SdkConfig, destination: &Destination) -> Publish {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(PUBLISH_TIMEOUT)
+            .build();
+        match destination {
+            Destination::EventBridge { bus } => Publish::EventBridge {
+                eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                    aws_sdk_eventbridge::config::Builder::from(aws)
+                        .timeout_config(timeouts)
+                        .build(),
+                ),
+                bus: bus.clone(),
+            },
+            Destination::Sns { topic_arn } => Publish::Sns {
+                sns: aws_sdk_sns::Client::from_conf(
+                    aws_sdk_sns::config::Builder::from(aws)
+                        .timeout_config(timeouts)
+                        .build(),
+                ),
+                topic_arn: topic_arn.clone(),
+            },
+        }
+    }
 }
 
 impl Clients {
@@ -42,6 +90,12 @@ impl Clients {
             store: DocumentStore::new(pool),
             readiness,
             scanner: config.scan.clone().map(Scanner::new),
+            background: background_pool(&config.database),
+            publish: config
+                .notify
+                .destination
+                .as_ref()
+                .map(|destination| Publish::new(&aws, destination)),
         })
     }
 }
@@ -62,6 +116,16 @@ pub fn s3(aws: &aws_config::SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
             .force_path_style(path_style)
             .build(),
     )
+}
+
+/// The outbox publisher's and study scanner's connection. They poll (every second, when the
+/// outbox is idle), so their statements stay out of the debug log, which then shows each
+/// object's own statements only.
+fn background_pool(database: &Database) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(database.options().clone().disable_statement_logging())
 }
 
 /// Connections are opened on demand, so a database that is down at start-up (or later) delays

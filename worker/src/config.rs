@@ -47,6 +47,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Compare the bucket with the documents table, key by key; with --fix, repair the drift.
+    Reconcile(ReconcileArgs),
 }
 
 /// `replay`'s settings: what to select, where to send it, and the database only for `--status`.
@@ -78,6 +80,48 @@ pub struct ReplayArgs {
     pub s3_path_style: Option<bool>,
     /// Read only with `--status`, to select rows.
     #[command(flatten, next_help_heading = "Database (only with --status)")]
+    pub database: DatabaseArgs,
+}
+
+/// `reconcile`'s settings: what to compare, the database always, the queue only for `--fix`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The bucket compared with its rows.
+    #[arg(long)]
+    pub bucket: String,
+    /// Only keys starting with this prefix.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Only keys whose object was modified, or row uploaded, at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Resume after this key (the last key done, as a previous run's summary printed it).
+    #[arg(long, value_name = "KEY")]
+    pub start_after: Option<String>,
+    /// Repair: enqueue replays of objects to process, mark rows of vanished objects deleted.
+    #[arg(long)]
+    pub fix: bool,
+    /// One JSON object per line: each finding, then the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Repairs (replays and deletions) per second at most.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u32,
+    /// A `pending` row older than this (seconds since its creation) is a finding.
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
+    pub pending_stale_secs: u64,
+    /// URL of the SQS queue replays are sent to (only with --fix).
+    #[arg(long, env = "DOCWORKER_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Path-style S3 URLs; on by default when `AWS_ENDPOINT_URL(_S3)` is set.
+    #[arg(long, env = "DOCWORKER_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    #[command(flatten, next_help_heading = "Database")]
     pub database: DatabaseArgs,
 }
 
@@ -159,7 +203,7 @@ pub struct DatabaseArgs {
     pub db_ssl_mode: Option<SslMode>,
     /// PEM bundle of the certificate authorities the database's certificate must chain to (on
     /// RDS, `global-bundle.pem`); overrides the URL's `sslrootcert`.
-    #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT")]
+    #[arg(long, env = "DOCWORKER_DB_SSL_ROOT_CERT", value_name = "PEM")]
     pub db_ssl_root_cert: Option<PathBuf>,
 }
 
@@ -299,6 +343,17 @@ pub struct RunArgs {
     /// document's row): the write fails as retryable instead of queueing behind it.
     #[arg(long, env = "DOCWORKER_DB_LOCK_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_lock_timeout_ms: u64,
+    /// A `pending` row older than this (seconds since the upload path created it) counts in the
+    /// `docworker_stale_pending_rows` gauge: an upload that never completed, or a lost event.
+    #[arg(
+        long,
+        env = "DOCWORKER_PENDING_STALE_SECS",
+        default_value_t = 3600,
+        value_name = "SECS"
+    )]
+    pub pending_stale_secs: u64,
+    #[command(flatten, next_help_heading = "Notifications")]
+    pub notify: NotifyArgs,
     #[command(flatten, next_help_heading = "Malware scanning")]
     pub scan: ScanArgs,
 }
@@ -402,6 +457,73 @@ impl ScanArgs {
             max_bytes: self.scan_max_bytes,
             allow_unscanned: self.scan_allow_unscanned,
         }))
+    }
+}
+
+/// `run`'s notification settings: where the outbox is published, and when a study is complete.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// EventBridge bus (name or ARN) that receives one event per settled outcome and per
+    /// completed study, published from the outbox. Unset (and no SNS topic): the outbox is kept,
+    /// not published.
+    #[arg(long, env = "DOCWORKER_EVENT_BUS")]
+    pub event_bus: Option<String>,
+    /// SNS topic ARN that receives them instead (one of the two at most).
+    #[arg(long, env = "DOCWORKER_SNS_TOPIC_ARN")]
+    pub sns_topic_arn: Option<String>,
+    /// A study that has received no new instance for this long is reported complete, once.
+    #[arg(long, env = "DOCWORKER_STUDY_QUIET_SECS", default_value_t = 120)]
+    pub study_quiet_secs: u64,
+}
+
+/// Where the outbox is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// An EventBridge bus, by name or ARN: events with source `docworker`.
+    EventBridge { bus: String },
+    /// A standard SNS topic.
+    Sns { topic_arn: String },
+}
+
+/// The notification settings after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub destination: Option<Destination>,
+    pub study_quiet: Duration,
+}
+
+impl NotifyArgs {
+    pub fn validate(&self) -> Result<NotifyConfig, ConfigError> {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        let destination = match (set(&self.event_bus), set(&self.sns_topic_arn)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "DOCWORKER_EVENT_BUS",
+                    "set DOCWORKER_EVENT_BUS or DOCWORKER_SNS_TOPIC_ARN, not both".into(),
+                ));
+            }
+            (Some(bus), None) => Some(Destination::EventBridge { bus }),
+            (None, Some(topic_arn)) => {
+                if !topic_arn.starts_with("arn:") {
+                    return Err(ConfigError::Invalid(
+                        "DOCWORKER_SNS_TOPIC_ARN",
+                        format!("expected an arn:…:sns:… topic ARN, got {topic_arn:?}"),
+                    ));
+                }
+                Some(Destination::Sns { topic_arn })
+            }
+            (None, None) => None,
+        };
+        if self.study_quiet_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_STUDY_QUIET_SECS",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(NotifyConfig {
+            destination,
+            study_quiet: Duration::from_secs(self.study_quiet_secs),
+        })
     }
 }
 
@@ -535,6 +657,8 @@ pub struct RunConfig {
     pub require_dlq: bool,
     /// `None` when scanning is not configured.
     pub scan: Option<ScanConfig>,
+    pub pending_stale: Duration,
+    pub notify: NotifyConfig,
 }
 
 /// `replay`'s configuration after validation.
@@ -544,6 +668,16 @@ pub struct ReplayConfig {
     pub s3_path_style: bool,
     /// Present when `--status` selects rows.
     pub database: Option<Database>,
+}
+
+/// `reconcile`'s configuration after validation.
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    pub database: Database,
+    /// Present with `--fix`: where replays go.
+    pub queue_url: Option<String>,
+    pub s3_path_style: bool,
+    pub pending_stale: Duration,
 }
 
 /// `dlq`'s configuration after validation.
@@ -707,6 +841,8 @@ impl RunArgs {
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
             scan: self.scan.validate()?,
+            pending_stale: pending_stale(self.pending_stale_secs)?,
+            notify: self.notify.validate()?,
         })
     }
 }
@@ -750,6 +886,37 @@ impl ReplayArgs {
             database,
         })
     }
+}
+
+impl ReconcileArgs {
+    pub fn validate(&self) -> Result<ReconcileConfig, ConfigError> {
+        let database = self.database.validate()?;
+        let queue_url = if self.fix {
+            Some(required_queue_url(&self.queue_url)?)
+        } else {
+            None
+        };
+        if self.rate == 0 {
+            return Err(ConfigError::Invalid("--rate", "must be at least 1".into()));
+        }
+        Ok(ReconcileConfig {
+            database,
+            queue_url,
+            s3_path_style: path_style(self.s3_path_style),
+            pending_stale: pending_stale(self.pending_stale_secs)?,
+        })
+    }
+}
+
+/// `DOCWORKER_PENDING_STALE_SECS`: 0 would call every pending row stale, uploads in flight too.
+fn pending_stale(secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::Invalid(
+            "DOCWORKER_PENDING_STALE_SECS",
+            "must be at least 1".into(),
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl DlqAction {
@@ -823,6 +990,49 @@ mod tests {
         "--queue-url",
         "http://127.0.0.1:4566/123456789012/uploads",
     ];
+
+    fn notify(args: &[&str]) -> Result<NotifyConfig, ConfigError> {
+        let mut argv = GOOD.to_vec();
+        argv.extend_from_slice(args);
+        run_args(&argv).notify.validate()
+    }
+
+    #[test]
+    fn without_a_destination_nothing_is_published_and_studies_settle_after_two_minutes() {
+        let config = notify(&[]).expect("valid");
+        assert_eq!(config.destination, None);
+        assert_eq!(config.study_quiet, Duration::from_secs(120));
+        assert_eq!(notify(&["--event-bus", " "]).unwrap().destination, None);
+    }
+
+    #[test]
+    fn one_outbox_destination_at_most_and_each_bad_notify_setting_is_named() {
+        assert_eq!(
+            notify(&["--event-bus", "clinic"]).unwrap().destination,
+            Some(Destination::EventBridge {
+                bus: "clinic".into()
+            })
+        );
+        let topic = "arn:aws:sns:eu-west-1:123456789012:docworker";
+        assert_eq!(
+            notify(&["--sns-topic-arn", topic]).unwrap().destination,
+            Some(Destination::Sns {
+                topic_arn: topic.into()
+            })
+        );
+        let both = notify(&["--event-bus", "b", "--sns-topic-arn", topic]).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let bad = notify(&["--sns-topic-arn", "docworker"]).unwrap_err();
+        assert!(
+            bad.to_string().starts_with("DOCWORKER_SNS_TOPIC_ARN"),
+            "{bad}"
+        );
+        let zero = notify(&["--study-quiet-secs", "0"]).unwrap_err();
+        assert!(
+            zero.to_string().starts_with("DOCWORKER_STUDY_QUIET_SECS"),
+            "{zero}"
+        );
+    }
 
     #[test]
     fn defaults_follow_the_contract() {
@@ -1211,6 +1421,49 @@ mod tests {
         };
         let message = by_status.validate().unwrap_err().to_string();
         assert!(message.starts_with("DATABASE_URL is required"), "{message}");
+    }
+
+    #[test]
+    fn reconcile_takes_the_queue_only_to_fix_and_refuses_a_zero_threshold_or_rate() {
+        let reconcile = |args: &[&str]| {
+            let base = [
+                "reconcile",
+                "--bucket",
+                "b",
+                "--database-url",
+                "postgres://x/db",
+            ];
+            match parse(&[&base[..], args].concat()) {
+                Command::Reconcile(args) => args.validate(),
+                _ => unreachable!("asked for reconcile"),
+            }
+        };
+        let report = reconcile(&["--queue-url", "", "--pending-stale-secs", "600"]).unwrap();
+        assert_eq!(report.queue_url, None);
+        assert_eq!(report.pending_stale, Duration::from_secs(600));
+        let fix = reconcile(&["--fix", "--queue-url", "http://q/1/uploads"]).unwrap();
+        assert_eq!(fix.queue_url.as_deref(), Some("http://q/1/uploads"));
+        for (args, setting) in [
+            (
+                &["--fix", "--queue-url", ""][..],
+                "DOCWORKER_QUEUE_URL is required",
+            ),
+            (
+                &["--pending-stale-secs", "0"][..],
+                "DOCWORKER_PENDING_STALE_SECS",
+            ),
+            (&["--rate", "0"][..], "--rate"),
+        ] {
+            let message = reconcile(args).unwrap_err().to_string();
+            assert!(message.starts_with(setting), "{args:?}: {message}");
+        }
+        let mut zero = GOOD.to_vec();
+        zero.extend(["--pending-stale-secs", "0"]);
+        let message = run_args(&zero).validate().unwrap_err().to_string();
+        assert!(
+            message.starts_with("DOCWORKER_PENDING_STALE_SECS"),
+            "{message}"
+        );
     }
 
     #[test]

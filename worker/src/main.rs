@@ -4,7 +4,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use docworker::config::{Cli, Command};
 use docworker::observe::telemetry;
-use docworker::operate::{dlq, replay};
+use docworker::operate::{dlq, reconcile, replay};
 use docworker::{app, clients, shutdown};
 
 /// Exit code for configuration errors, as clap uses for usage errors.
@@ -52,6 +52,10 @@ fn main() -> ExitCode {
         },
         Command::Dlq { action } => match action.validate() {
             Ok(config) => runtime.block_on(dlq::execute(action, config)),
+            Err(e) => return config_error(e),
+        },
+        Command::Reconcile(args) => match args.validate() {
+            Ok(config) => runtime.block_on(reconcile::execute(args, config)),
             Err(e) => return config_error(e),
         },
         Command::Migrate(args) => match args.validate() {

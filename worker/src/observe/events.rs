@@ -60,6 +60,9 @@ pub struct ObjectSettled {
 impl ObjectSettled {
     pub fn emit(self) {
         metrics::counter!(names::OBJECTS, "outcome" => self.outcome).increment(1);
+        if let Some(integrity) = self.integrity {
+            metrics::counter!(names::OBJECTS_BY_INTEGRITY, "integrity" => integrity).increment(1);
+        }
         let duration_ms = self.duration.as_millis() as u64;
         // `None` fields are left out of the line.
         let (content_type, integrity) = (self.content_type, self.integrity);

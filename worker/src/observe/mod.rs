@@ -3,6 +3,7 @@
 //! down).
 
 pub mod events;
+pub mod stale;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ pub mod names {
     pub const MESSAGES_REQUEUED: &str = "docworker_messages_requeued_total";
     pub const POISON_MESSAGES: &str = "docworker_poison_messages_total";
     pub const OBJECTS: &str = "docworker_objects_total";
+    pub const OBJECTS_BY_INTEGRITY: &str = "docworker_objects_by_integrity_total";
     pub const REJECTIONS: &str = "docworker_rejections_total";
     pub const RETRIES: &str = "docworker_retries_total";
     pub const BYTES_STREAMED: &str = "docworker_bytes_streamed_total";
@@ -44,7 +46,16 @@ pub mod names {
     pub const TAG_WRITES: &str = "docworker_tag_writes_total";
     pub const TAGS_DROPPED: &str = "docworker_tags_dropped_total";
     pub use crate::scanner::names::{SCAN_SECONDS, SCANNER_AVAILABLE, SCANS};
+    pub const STALE_PENDING_ROWS: &str = "docworker_stale_pending_rows";
+    pub const OUTBOX_PUBLISHED: &str = "docworker_outbox_published_total";
+    pub const OUTBOX_PUBLISH_FAILURES: &str = "docworker_outbox_publish_failures_total";
+    pub const STUDIES_COMPLETED: &str = "docworker_studies_completed_total";
 }
+
+/// The kinds of outbox rows (the migration's CHECK on `outbox.kind`), the label of the outbox
+/// counters. The outbox's depth and age gauges belong to the publisher (`notify::outbox`), which
+/// exports them only where it runs.
+pub const OUTBOX_KINDS: &[&str] = &["document", "study"];
 
 /// Installs the Prometheus recorder for the process. `outcomes` are every outcome an object can
 /// settle with (the pipeline's), so that each series starts at 0.
@@ -64,6 +75,11 @@ pub fn install_metrics(outcomes: &[&'static str]) -> anyhow::Result<PrometheusHa
 /// asks for, and what a dashboard shows beside a series.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::OBJECTS_BY_INTEGRITY,
+        Unit::Count,
+        "Finalized objects by what vouched for their bytes and who computed it (`sha256:client` is end to end; `length-only` means S3 held nothing else to check)"
+    );
     describe_counter!(
         names::RECEIVE_REQUESTS,
         Unit::Count,
@@ -129,6 +145,21 @@ fn describe() {
         names::NO_REDRIVE_POLICY,
         "1 when the processing queue has no redrive policy (poison messages then circulate forever), else 0"
     );
+    describe_counter!(
+        names::OUTBOX_PUBLISHED,
+        Unit::Count,
+        "Events published from the outbox to EventBridge or SNS, by kind (document, study)"
+    );
+    describe_counter!(
+        names::OUTBOX_PUBLISH_FAILURES,
+        Unit::Count,
+        "Outbox events whose publish failed and was rescheduled, by kind (document, study)"
+    );
+    describe_counter!(
+        names::STUDIES_COMPLETED,
+        Unit::Count,
+        "Studies reported complete after their quiet period without a new instance"
+    );
     describe_gauge!(
         names::READY,
         "1 while /readyz would answer 200 (database answers, queue reachable, clamd answers when configured, not shutting down), else 0; evaluated at each scrape and probe"
@@ -157,6 +188,11 @@ fn describe() {
         Unit::Count,
         "Uploader tags dropped to make room for docworker's within S3's limit of 10 per object"
     );
+    describe_gauge!(
+        names::STALE_PENDING_ROWS,
+        Unit::Count,
+        "Rows pending for longer than DOCWORKER_PENDING_STALE_SECS (all buckets), counted every minute; docworker reconcile lists and repairs them"
+    );
 }
 
 /// Counters with known label sets, at 0: a fresh worker exports `rejected 0` rather than no
@@ -171,14 +207,22 @@ fn start_at_zero(outcomes: &[&'static str]) {
         names::MESSAGES_DELETED,
         names::MESSAGES_REQUEUED,
         names::BYTES_STREAMED,
+        names::STUDIES_COMPLETED,
     ] {
         metrics::counter!(name).increment(0);
+    }
+    for kind in OUTBOX_KINDS {
+        metrics::counter!(names::OUTBOX_PUBLISHED, "kind" => *kind).increment(0);
+        metrics::counter!(names::OUTBOX_PUBLISH_FAILURES, "kind" => *kind).increment(0);
     }
     for outcome in outcomes {
         metrics::counter!(names::OBJECTS, "outcome" => *outcome).increment(0);
     }
     for reason in Rejection::LABELS {
         metrics::counter!(names::REJECTIONS, "reason" => *reason).increment(0);
+    }
+    for integrity in docworker_shared::integrity::Integrity::LABELS {
+        metrics::counter!(names::OBJECTS_BY_INTEGRITY, "integrity" => *integrity).increment(0);
     }
     for kind in ProcessError::LABELS {
         metrics::counter!(names::RETRIES, "kind" => *kind).increment(0);

@@ -2,4 +2,5 @@
 //! runtime loop.
 
 pub mod dlq;
+pub mod reconcile;
 pub mod replay;

@@ -28,13 +28,13 @@ use crate::clients;
 use crate::config::{ReplayArgs, ReplayConfig, ReplayStatus};
 use crate::error::sdk_error;
 
-/// One object to replay.
-struct Selected {
-    key: String,
-    size: u64,
-    etag: String,
-    version_id: Option<String>,
-    modified: Option<DateTime<Utc>>,
+/// One object to replay (also what `reconcile --fix` replays).
+pub(crate) struct Selected {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    pub(crate) etag: String,
+    pub(crate) version_id: Option<String>,
+    pub(crate) modified: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -247,7 +247,7 @@ impl Sender {
 }
 
 /// An `ObjectCreated:Put` record as S3 writes it, key form-encoded the way S3 encodes it.
-fn event(bucket: &str, object: &Selected) -> serde_json::Value {
+pub(crate) fn event(bucket: &str, object: &Selected) -> serde_json::Value {
     let mut record_object = json!({
         "key": event::encode_key(&object.key),
         "size": object.size,

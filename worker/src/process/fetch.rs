@@ -5,9 +5,12 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
 use chrono::{DateTime, Utc};
+use docworker_shared::integrity::{CLIENT_SHA256_METADATA, FullChecksum, Offered};
+use docworker_shared::parts::PartCheck;
 use docworker_shared::{ObjectEvent, UploadMetadata};
 
 use crate::error::{ProcessError, Settles, sdk_error};
@@ -20,10 +23,9 @@ pub struct Head {
     pub etag: Option<String>,
     pub version_id: Option<String>,
     pub upload: UploadMetadata,
-    /// The full-object checksum S3 returned and the SDK validates while streaming, by algorithm.
-    pub checksum: Option<&'static str>,
-    /// Under SSE-KMS (and DSSE-KMS) the ETag is not the content's MD5, so it cannot be checked.
-    pub etag_is_md5_capable: bool,
+    /// What the headers offer to check the bytes against (from GetObject; a HeadObject's head
+    /// is only ever used to reject without reading, and offers nothing).
+    pub offered: Offered,
     /// How many tags the version has, from GetObject's `x-amz-tagging-count` (sent only when
     /// there are some, to a reader allowed to see them); `None` from a HeadObject, which does
     /// not say.
@@ -94,8 +96,7 @@ async fn head_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Hea
         etag: output.e_tag().map(str::to_owned),
         version_id: output.version_id().map(str::to_owned),
         upload: upload_metadata(output.metadata()),
-        checksum: None,
-        etag_is_md5_capable: md5_capable(output.server_side_encryption()),
+        offered: Offered::default(),
         tags: None,
     })
 }
@@ -133,26 +134,13 @@ async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Open
         .send()
         .await
         .map_err(|e| s3_error("GetObject", event, e))?;
-    let composite = output.checksum_type() == Some(&ChecksumType::Composite);
-    let full = |algorithm: &'static str, value: Option<&str>| {
-        // A composite (checksum-of-parts) value ends in `-N`; the SDK does not validate those.
-        value
-            .filter(|v| !composite && !v.contains('-'))
-            .map(|_| algorithm)
-    };
-    let checksum = full("crc64nvme", output.checksum_crc64_nvme())
-        .or_else(|| full("crc32c", output.checksum_crc32_c()))
-        .or_else(|| full("crc32", output.checksum_crc32()))
-        .or_else(|| full("sha256", output.checksum_sha256()))
-        .or_else(|| full("sha1", output.checksum_sha1()));
     let head = Head {
         content_length: length(output.content_length()),
         content_type: output.content_type().map(str::to_owned),
         etag: output.e_tag().map(str::to_owned),
         version_id: output.version_id().map(str::to_owned),
         upload: upload_metadata(output.metadata()),
-        checksum,
-        etag_is_md5_capable: md5_capable(output.server_side_encryption()),
+        offered: offered(&output),
         tags: Some(
             output
                 .tag_count()
@@ -216,11 +204,43 @@ fn length(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
 
-fn md5_capable(sse: Option<&ServerSideEncryption>) -> bool {
-    !matches!(
-        sse,
+/// What GetObject's headers offer to check the bytes against. A composite (checksum-of-parts)
+/// value ends in `-N` on AWS and carries `x-amz-checksum-type: COMPOSITE`; the SDK validates only
+/// full-object values, and only those without a `-`, so those are the ones named `full`.
+fn offered(output: &GetObjectOutput) -> Offered {
+    let composite_type = output.checksum_type() == Some(&ChecksumType::Composite);
+    let is_composite = |value: &str| composite_type || value.contains('-');
+    let full = |checksum, value: Option<&str>| value.filter(|v| !is_composite(v)).map(|_| checksum);
+    let parts = |check, value: Option<&str>| {
+        value
+            .filter(|v| is_composite(v))
+            .map(|v| (check, v.to_owned()))
+    };
+    // Under SSE-KMS, DSSE-KMS and SSE-C the ETag is not the content's MD5.
+    let kms = matches!(
+        output.server_side_encryption(),
         Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-    )
+    );
+    Offered {
+        etag: output.e_tag().map(str::to_owned),
+        etag_is_md5: !kms && output.sse_customer_algorithm().is_none(),
+        full: full(FullChecksum::Crc64Nvme, output.checksum_crc64_nvme())
+            .or_else(|| full(FullChecksum::Crc32c, output.checksum_crc32_c()))
+            .or_else(|| full(FullChecksum::Crc32, output.checksum_crc32()))
+            .or_else(|| full(FullChecksum::Sha1, output.checksum_sha1())),
+        checksum_sha256: output
+            .checksum_sha256()
+            .filter(|v| !is_composite(v))
+            .map(str::to_owned),
+        composite: parts(PartCheck::Crc32, output.checksum_crc32())
+            .or_else(|| parts(PartCheck::Crc32c, output.checksum_crc32_c()))
+            .or_else(|| parts(PartCheck::Sha1, output.checksum_sha1()))
+            .or_else(|| parts(PartCheck::Sha256, output.checksum_sha256())),
+        client_sha256: output
+            .metadata()
+            .and_then(|m| m.get(CLIENT_SHA256_METADATA))
+            .map(|v| v.trim().to_owned()),
+    }
 }
 
 /// The `x-amz-meta-*` values the upload path sets (the SDK strips the prefix).
@@ -240,7 +260,7 @@ fn upload_metadata(metadata: Option<&HashMap<String, String>>) -> UploadMetadata
     }
 }
 
-fn s3_error<E>(
+pub(crate) fn s3_error<E>(
     operation: &'static str,
     event: &ObjectEvent,
     error: SdkError<E, HttpResponse>,

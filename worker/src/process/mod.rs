@@ -2,6 +2,7 @@
 //! readers, decide from their verdicts, record.
 
 pub mod fetch;
+pub mod parts;
 pub mod readers;
 pub mod tag;
 pub mod tee;
@@ -9,6 +10,8 @@ pub mod tee;
 use std::time::Instant;
 
 use docworker_shared::gate::{self, Gate, NotScanned, ObjectStatus, ScanVerdict};
+use docworker_shared::integrity::Plan;
+use docworker_shared::parts::PartsDigest;
 use docworker_shared::verify::{self, Digested, Integrity};
 use docworker_shared::{
     Applied, Category, DocumentStore, EventKind, Finalized, ObjectEvent, ObjectFacts, Outcome,
@@ -17,7 +20,7 @@ use docworker_shared::{
 use tracing::{Span, debug, info};
 
 use self::fetch::{Fetched, Head, Opened};
-use self::readers::{Known, Verdicts};
+use self::readers::{Known, KnownParts, Verdicts};
 use self::tee::Verdict;
 use crate::error::{Class, ProcessError, ReaderError};
 use crate::observe::{events, names};
@@ -243,21 +246,29 @@ impl Pipeline {
                 .await;
         }
 
-        // 3. Stream the body once through the readers its prefix calls for.
+        // 3. Stream the body once through the readers its prefix and its plan call for.
+        let plan = match Plan::new(&head.offered) {
+            Ok(plan) => plan,
+            Err(rejection) => {
+                let gated = self.unscanned(&head);
+                return self
+                    .reject(&facts, Refused::bare(rejection), gated, trail)
+                    .await;
+            }
+        };
         let known = Known {
             content_length: head.content_length,
-            etag_md5: match (head.checksum, head.etag_is_md5_capable, &head.etag) {
-                (None, true, Some(etag)) => verify::plain_md5_etag(etag),
-                _ => None,
-            },
+            etag_md5: plan.etag_md5(),
+            parts: self.part_layout(event, &head, &plan).await?,
             max_dicom_header_bytes: self.max_dicom_header_bytes,
             scanner: self.scanner.as_ref(),
         };
         let reading = Instant::now();
-        let (verdicts, streamed) = tee::stream(&event.bucket, &event.key, body, |prefix, list| {
-            readers::attach(&known, prefix, list)
-        })
-        .await?;
+        let (mut verdicts, streamed) =
+            tee::stream(&event.bucket, &event.key, body, |prefix, list| {
+                readers::attach(&known, prefix, list)
+            })
+            .await?;
         // Time to S3's answer apart from time reading the body: a slow source and a slow worker
         // look alike in the object's total.
         debug!(
@@ -268,11 +279,28 @@ impl Pipeline {
 
         // 4. Decide from the verdicts: integrity, then type, then structure and DICOM header;
         // then the gate, where malware takes precedence over everything else.
+        let parts = verdicts.parts.take();
+        let parts = match self
+            .confirm_parts(event, &plan, &known, parts)
+            .await?
+            .found()
+        {
+            Ok(parts) => parts,
+            Err(verdict) => return Ok(verdict),
+        };
         let allow_unscanned = self
             .scanner
             .as_ref()
             .is_some_and(|s| s.config().allow_unscanned);
-        let (decided, scan) = decide(&facts, &head, verdicts, &streamed.prefix, allow_unscanned)?;
+        let (decided, scan) = decide(
+            &facts,
+            &head,
+            &plan,
+            parts,
+            verdicts,
+            &streamed.prefix,
+            allow_unscanned,
+        )?;
         let gated = Gated {
             scan: Some(&scan),
             tags: head.tags,
@@ -316,6 +344,85 @@ impl Pipeline {
         tag::tag(&self.s3, target, status, gated.scan)
             .await
             .map(drop)
+    }
+
+    /// The part layout, when the plan checks parts: assumed from the first and the last part
+    /// when one part size explains them (two requests), else learnt part by part.
+    async fn part_layout(
+        &self,
+        event: &ObjectEvent,
+        head: &Head,
+        plan: &Plan,
+    ) -> Result<Option<KnownParts>, ProcessError> {
+        let Some((check, count)) = plan.part_check() else {
+            return Ok(None);
+        };
+        let object = part_object(event, head.content_length, count);
+        let failed = |e| fetch::s3_error("HeadObject", event, e);
+        if let Some(layout) = parts::assume_uniform(&self.s3, object)
+            .await
+            .map_err(failed)?
+        {
+            let assumed = true;
+            return Ok(Some(KnownParts {
+                layout,
+                check,
+                assumed,
+            }));
+        }
+        let listed = parts::every_part(&self.s3, object).await.map_err(failed)?;
+        Ok(listed.map(|layout| KnownParts {
+            layout,
+            check,
+            assumed: false,
+        }))
+    }
+
+    /// The part digest to decide by. When the layout was assumed and the digest disagrees with
+    /// S3's value, every part's length is learnt: the same cut means the bytes are wrong; another
+    /// cut (uneven parts whose first and last fit one size: rare) means one more read of the
+    /// object, with only the part digests on it, before deciding.
+    async fn confirm_parts(
+        &self,
+        event: &ObjectEvent,
+        plan: &Plan,
+        known: &Known,
+        verdict: Option<Verdict<PartsDigest>>,
+    ) -> Result<Fetched<Option<PartsDigest>>, ProcessError> {
+        let Some(digest) = verdict.map(Verdict::get).transpose()? else {
+            return Ok(Fetched::Found(None));
+        };
+        let Some(assumed) = known.parts.as_ref().filter(|p| p.assumed) else {
+            return Ok(Fetched::Found(Some(digest)));
+        };
+        if plan.parts_match(&digest) {
+            return Ok(Fetched::Found(Some(digest)));
+        }
+        let object = part_object(event, known.content_length, assumed.layout.count());
+        let listed = parts::every_part(&self.s3, object)
+            .await
+            .map_err(|e| fetch::s3_error("HeadObject", event, e))?;
+        let Some(layout) = listed.filter(|listed| !listed.same_cut(&assumed.layout)) else {
+            return Ok(Fetched::Found(Some(digest)));
+        };
+        info!("part layout was not uniform: reading the object again");
+        let body = match fetch::open(&self.s3, event).await?.found() {
+            Ok(Opened { body, .. }) => body,
+            Err(verdict) => return Ok(verdict),
+        };
+        let again = Known {
+            parts: Some(KnownParts {
+                layout,
+                check: assumed.check,
+                assumed: false,
+            }),
+            ..known.clone()
+        };
+        let (verdict, _) = tee::stream(&event.bucket, &event.key, body, |_, list| {
+            readers::parts::attach(&again, list)
+        })
+        .await?;
+        Ok(Fetched::Found(verdict.map(Verdict::get).transpose()?))
     }
 
     /// Rejections S3's response headers already justify, before any byte is read.
@@ -476,6 +583,17 @@ impl Refused {
     }
 }
 
+/// Which object the part lengths are asked of: the version read when the bucket is versioned.
+fn part_object(event: &ObjectEvent, total: u64, parts: u32) -> parts::Object<'_> {
+    parts::Object {
+        bucket: &event.bucket,
+        key: &event.key,
+        version_id: event.version_id.as_deref(),
+        total,
+        parts,
+    }
+}
+
 /// The verdict on a streamed object: the checks' ([`check`]), then the gate's on the scan
 /// ([`gate::decide`]): malware rejects the object whatever the checks found, and an object
 /// that could not be scanned is refused or retried unless unscanned objects may be finalized.
@@ -486,16 +604,23 @@ impl Refused {
 fn decide(
     facts: &ObjectFacts,
     head: &Head,
+    plan: &Plan,
+    parts: Option<PartsDigest>,
     verdicts: Verdicts,
     prefix: &[u8],
     allow_unscanned: bool,
 ) -> Result<(Result<Finalized, Refused>, ScanVerdict), ProcessError> {
     let scan = verdicts.scan.get()?;
     let detected = verdicts.detected;
+    let bytes = Against {
+        plan,
+        parts,
+        digests: verdicts.digests,
+    };
     let checked = check(
         facts,
         head,
-        verdicts.digests,
+        bytes,
         detected,
         verdicts.tail,
         verdicts.dicom,
@@ -526,20 +651,27 @@ fn decide(
 /// The verdict on a streamed object, from its readers' verdicts: integrity first (a body that is
 /// not what S3 stored says nothing reliable about its type), then the type, then its structure
 /// and DICOM header. `Err` only when a reader had no verdict.
+/// What the bytes are checked against (the plan, and S3's part layout when it checks parts),
+/// beside what the readers computed from them.
+struct Against<'a> {
+    plan: &'a Plan,
+    parts: Option<PartsDigest>,
+    digests: Verdict<docworker_shared::verify::Digests>,
+}
+
 fn check(
     facts: &ObjectFacts,
     head: &Head,
-    digests: Verdict<docworker_shared::verify::Digests>,
+    bytes: Against<'_>,
     detected: Option<&'static str>,
     tail: Option<Verdict<Vec<u8>>>,
     dicom: Option<Verdict<Result<docworker_shared::DicomHeader, Rejection>>>,
     prefix: &[u8],
 ) -> Result<Result<Finalized, Refused>, ProcessError> {
-    let etag = head.etag.as_deref().unwrap_or_default();
-    let digests = digests.get()?;
+    let digests = bytes.digests.get()?;
     let Digested {
         sha256, integrity, ..
-    } = match digests.finish(head.content_length, head.checksum, etag) {
+    } = match digests.conclude(head.content_length, bytes.plan, bytes.parts.as_ref()) {
         Ok(digested) => digested,
         Err(rejection) => return Ok(Err(Refused::bare(rejection))),
     };

@@ -4,11 +4,13 @@
 
 pub mod dicom;
 pub mod digests;
+pub mod parts;
 pub mod scan;
 pub mod tail;
 
 use docworker_shared::dicom::DicomHeader;
 use docworker_shared::gate::ScanVerdict;
+use docworker_shared::parts::{PartCheck, PartLayout, PartsDigest};
 use docworker_shared::verify::Digests;
 use docworker_shared::{Rejection, sniff, verify};
 
@@ -16,19 +18,31 @@ use super::tee::{Attached, Prefix, Verdict};
 use crate::scanner::Scanner;
 
 /// What the readers need to know about the object before its bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Known<'a> {
     pub content_length: u64,
     /// The MD5 the ETag stands for, when it is to be verified.
     pub etag_md5: Option<[u8; 16]>,
+    /// The part layout and what to digest per part, when the plan checks parts.
+    pub parts: Option<KnownParts>,
     pub max_dicom_header_bytes: u64,
     /// The clamd every object is scanned with, when `DOCWORKER_CLAMD_ADDR` names one.
     pub scanner: Option<&'a Scanner>,
 }
 
+#[derive(Debug, Clone)]
+pub struct KnownParts {
+    pub layout: PartLayout,
+    pub check: PartCheck,
+    /// Assumed from the first and the last part rather than learnt part by part.
+    pub assumed: bool,
+}
+
 /// Every reader's verdict, to be read once the stream has ended.
 pub struct Verdicts {
     pub digests: Verdict<Digests>,
+    /// The part digests, when the plan checks parts.
+    pub parts: Option<Verdict<PartsDigest>>,
     /// The type the prefix shows: the prefix is the tee's, so this needs no reader.
     pub detected: Option<&'static str>,
     /// The last bytes, for a zip-based document's central directory.
@@ -45,6 +59,7 @@ pub fn attach(known: &Known<'_>, prefix: &Prefix<'_>, readers: &mut Vec<Attached
     let tail = verify::needs_tail(detected).then(|| tail::attach(verify::ZIP_TAIL_LEN, readers));
     Verdicts {
         digests: digests::attach(known, readers),
+        parts: parts::attach(known, readers),
         detected,
         tail,
         dicom: dicom::attach(known, prefix, readers),
