@@ -386,7 +386,7 @@ impl Pipeline {
         &self,
         event: &ObjectEvent,
         plan: &Plan,
-        known: &Known,
+        known: &Known<'_>,
         verdict: Option<Verdict<PartsDigest>>,
     ) -> Result<Fetched<Option<PartsDigest>>, ProcessError> {
         let Some(digest) = verdict.map(Verdict::get).transpose()? else {
