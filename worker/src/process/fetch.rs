@@ -89,7 +89,7 @@ async fn head_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Hea
         .set_if_match(announced_etag(event))
         .send()
         .await
-        .map_err(|e| s3_error("HeadObject", event, e))?;
+        .map_err(|e| s3_error("HeadObject", &event.bucket, &event.key, e))?;
     Ok(Head {
         content_length: length(output.content_length()),
         content_type: output.content_type().map(str::to_owned),
@@ -133,7 +133,7 @@ async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Open
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
-        .map_err(|e| s3_error("GetObject", event, e))?;
+        .map_err(|e| s3_error("GetObject", &event.bucket, &event.key, e))?;
     let head = Head {
         content_length: length(output.content_length()),
         content_type: output.content_type().map(str::to_owned),
@@ -180,7 +180,7 @@ pub async fn current(
     {
         Ok(output) => output,
         Err(e) => {
-            let error = s3_error("HeadObject", event, e);
+            let error = s3_error("HeadObject", &event.bucket, &event.key, e);
             return match error.settles() {
                 Some(Settles::Gone) => Ok(None),
                 _ => Err(error),
@@ -262,7 +262,8 @@ fn upload_metadata(metadata: Option<&HashMap<String, String>>) -> UploadMetadata
 
 pub(crate) fn s3_error<E>(
     operation: &'static str,
-    event: &ObjectEvent,
+    bucket: &str,
+    key: &str,
     error: SdkError<E, HttpResponse>,
 ) -> ProcessError
 where
@@ -284,8 +285,8 @@ where
     .to_owned();
     ProcessError::S3 {
         operation,
-        bucket: event.bucket.clone(),
-        key: event.key.clone(),
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
         code,
         status,
         detail: sdk_error(&error),

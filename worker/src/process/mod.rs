@@ -358,7 +358,7 @@ impl Pipeline {
             return Ok(None);
         };
         let object = part_object(event, head.content_length, count);
-        let failed = |e| fetch::s3_error("HeadObject", event, e);
+        let failed = |e| fetch::s3_error("HeadObject", &event.bucket, &event.key, e);
         if let Some(layout) = parts::assume_uniform(&self.s3, object)
             .await
             .map_err(failed)?
@@ -401,7 +401,7 @@ impl Pipeline {
         let object = part_object(event, known.content_length, assumed.layout.count());
         let listed = parts::every_part(&self.s3, object)
             .await
-            .map_err(|e| fetch::s3_error("HeadObject", event, e))?;
+            .map_err(|e| fetch::s3_error("HeadObject", &event.bucket, &event.key, e))?;
         let Some(layout) = listed.filter(|listed| !listed.same_cut(&assumed.layout)) else {
             return Ok(Fetched::Found(Some(digest)));
         };

@@ -8,14 +8,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Tag, Tagging};
 use backon::{ExponentialBuilder, Retryable};
 use docworker_shared::gate::{self, ObjectStatus, ScanVerdict, Tagged};
 use tracing::warn;
 
-use crate::error::{Class, ProcessError, Settles, sdk_error};
+use super::fetch::s3_error;
+use crate::error::{Class, ProcessError, Settles};
 use crate::observe::names;
 
 /// Attempts at tagging in process, before the failure is the message's.
@@ -85,7 +84,7 @@ async fn tag_once(
                 .into_iter()
                 .map(|t| (t.key, t.value))
                 .collect::<Vec<_>>(),
-            Err(e) => return gone_or(s3_error("GetObjectTagging", target, e)),
+            Err(e) => return gone_or(s3_error("GetObjectTagging", target.bucket, target.key, e)),
         }
     };
     let merged = gate::merge_tags(&existing, &gate::docworker_tags(status, scan));
@@ -120,7 +119,7 @@ async fn tag_once(
         .await
     {
         Ok(_) => Ok(Tagged::Written),
-        Err(e) => gone_or(s3_error("PutObjectTagging", target, e)),
+        Err(e) => gone_or(s3_error("PutObjectTagging", target.bucket, target.key, e)),
     }
 }
 
@@ -130,30 +129,5 @@ fn gone_or(error: ProcessError) -> Result<Tagged, ProcessError> {
     match error.settles() {
         Some(Settles::Gone) => Ok(Tagged::Gone),
         _ => Err(error),
-    }
-}
-
-fn s3_error<E>(
-    operation: &'static str,
-    target: Target<'_>,
-    error: SdkError<E, HttpResponse>,
-) -> ProcessError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    let code = match &error {
-        SdkError::TimeoutError(_) => "Timeout",
-        SdkError::DispatchFailure(_) => "DispatchFailure",
-        other => other.code().unwrap_or("Unknown"),
-    }
-    .to_owned();
-    ProcessError::S3 {
-        operation,
-        bucket: target.bucket.to_owned(),
-        key: target.key.to_owned(),
-        code,
-        status,
-        detail: sdk_error(&error),
     }
 }
