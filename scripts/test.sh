@@ -41,9 +41,9 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-# The integration tests drive the real binary: build it first.
-cargo build -p docworker
-cargo build -p docworker-shared --features fixtures --examples
+# The integration tests drive the real binary: build it first, with the features the tests build
+# the workspace with (the samples' fixtures), so that `cargo test` compiles nothing twice.
+cargo build -p docworker -p docworker-shared --features docworker-shared/fixtures --bins --examples
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 "$py" -W ignore tests/pydicom/compare.py "$target/debug/examples/header"
 log=$(mktemp)
