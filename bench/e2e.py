@@ -386,6 +386,21 @@ def run_phase(name, objects, args, database_url, log_dir, moto_pid):
     }
 
 
+def large_object_env(database_url, queue_url, size, rust_log, **extra):
+    """A worker's environment for one large object (bench/stream.py, bench/ranged.py): JSON logs
+    with the debug lines that time the body, metrics on a free port, no scanner unless asked."""
+    return dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        DOCWORKER_QUEUE_URL=queue_url,
+        DOCWORKER_METRICS_ADDR="127.0.0.1:0",
+        DOCWORKER_LOG_FORMAT="json",
+        DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
+        RUST_LOG=rust_log,
+        **{"DOCWORKER_CLAMD_ADDR": "", **extra},
+    )
+
+
 def setup(worker=None):
     """The stack's services and environment, the worker (the release build unless another binary
     is given, e.g. an earlier build for a before/after comparison), and the bench database."""

@@ -39,7 +39,7 @@ import threading
 import time
 
 import e2e  # installs what is missing and re-executes in the venv; also root and the binary path
-from e2e import Process, cpu_seconds, moto_process, peak_rss_mib, queue_depth, setup, wire
+from e2e import Process, cpu_seconds, large_object_env, moto_process, peak_rss_mib, queue_depth, setup, wire
 from stream import large_dicom, openssl_speed, settled_times
 from urllib.parse import urlsplit
 
@@ -213,17 +213,7 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
     """One object through a fresh worker (and a fresh proxy when `proxied`)."""
     pace = Pace(args.pace, args.rate_mb_s, args.first_byte_ms, args.upstream) if proxied else None
     log_path = os.path.join(tempfile.mkdtemp(prefix="docworker-ranged-"), "docworker.log")
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        DOCWORKER_QUEUE_URL=queue_url,
-        DOCWORKER_METRICS_ADDR="127.0.0.1:0",
-        DOCWORKER_LOG_FORMAT="json",
-        DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
-        RUST_LOG="info,docworker=debug",
-        DOCWORKER_CLAMD_ADDR="",
-        **extra_env,
-    )
+    env = large_object_env(database_url, queue_url, size, "info,docworker=debug", **extra_env)
     if pace:
         env["AWS_ENDPOINT_URL_S3"] = pace.url
     key = f"medical/ranged/{serial:03d}-large.dcm"

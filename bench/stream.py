@@ -30,7 +30,7 @@ import tempfile
 import time
 
 import e2e  # installs what is missing and re-executes in the venv; also root and the binary path
-from e2e import Process, cpu_seconds, peak_rss_mib, queue_depth, setup, wire
+from e2e import Process, cpu_seconds, large_object_env, peak_rss_mib, queue_depth, setup, wire
 
 import boto3
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -149,16 +149,7 @@ def main():
     body = large_dicom(size)
     bucket, queue_url = wire("stream")
     log_path = os.path.join(tempfile.mkdtemp(prefix="docworker-stream-"), "docworker.log")
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        DOCWORKER_QUEUE_URL=queue_url,
-        DOCWORKER_METRICS_ADDR="127.0.0.1:0",
-        DOCWORKER_LOG_FORMAT="json",
-        DOCWORKER_MAX_OBJECT_BYTES=str(max(size, 1 << 30)),
-        RUST_LOG="info,docworker::process=debug",
-        DOCWORKER_CLAMD_ADDR="",
-    )
+    env = large_object_env(database_url, queue_url, size, "info,docworker::process=debug")
     clamd = None
     if args.scan:
         clamd, address = private_clamd(size)
