@@ -14,7 +14,9 @@ server).
 With `--scan`, the worker also streams the object to a clamd of its own (started here with the
 project's test signatures and `StreamMaxLength` raised to fit the object), so that the two runs
 compare throughput, CPU and memory with and without the scan overlapping the download; the
-clamd's own CPU time is reported apart.
+clamd's own CPU time and peak RSS are reported apart, and, from the worker's scanner lines, how
+long after the stream's last byte clamd answered (clamd spools an INSTREAM and scans it once it
+has ended), so that the total can be read against max(download, scan) and their sum.
 
 Usage: python3 bench/stream.py [--gib 1] [--worker PATH] [--scan]
 """
@@ -97,7 +99,7 @@ def private_clamd(size):
         f.write(
             f"DatabaseDirectory {os.path.join(e2e.root, 'infra', 'local', 'clamav')}\n"
             f"TCPSocket {port}\nTCPAddr 127.0.0.1\nForeground yes\nLogFile {folder}/clamd.log\n"
-            f"StreamMaxLength {limit}\nMaxFileSize {limit}\nMaxScanSize {limit}\nAlertExceedsMax yes\n"
+            f"StreamMaxLength {limit}\nMaxFileSize {limit}\nMaxScanSize {limit}\nMaxScanTime 300000\nAlertExceedsMax yes\n"
         )
     clamd = subprocess.Popen(["/usr/sbin/clamd", f"--config-file={conf}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -136,6 +138,25 @@ def settled_times(log_path, wait=False):
     return times
 
 
+def scan_times(log_path):
+    """From the scanner's debug lines (one object per run): seconds from the scan's first chunk to
+    the end of the stream sent to clamd, to clamd's verdict, and the bytes still queued for clamd
+    when the stream ended."""
+    times = {}
+    with open(log_path) as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("message") == "stream to clamd ended":
+                times["streamed"] = record["elapsed_ms"] / 1000
+                times["backlog"] = record["backlog"]
+            elif record.get("message") == "scan finished":
+                times["verdict"] = record["elapsed_ms"] / 1000
+                times["label"] = record["verdict"]
+    if len(times) != 4:
+        sys.exit(f"stream: no scanner lines ('stream to clamd ended', 'scan finished') in {log_path}")
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gib", type=float, default=1.0)
@@ -149,7 +170,7 @@ def main():
     body = large_dicom(size)
     bucket, queue_url = wire("stream")
     log_path = os.path.join(tempfile.mkdtemp(prefix="docworker-stream-"), "docworker.log")
-    env = large_object_env(database_url, queue_url, size, "info,docworker::process=debug")
+    env = large_object_env(database_url, queue_url, size, "info,docworker::process=debug,docworker::scanner=debug")
     clamd = None
     if args.scan:
         clamd, address = private_clamd(size)
@@ -181,6 +202,7 @@ def main():
             time.sleep(0.1)
         moto, moto_first_byte = curl_speed(bucket)
         clamd_cpu = cpu_seconds(clamd.pid) if clamd else None
+        clamd_rss = peak_rss_mib(clamd.pid) if clamd else None
     finally:
         worker.stop()
         if clamd:
@@ -210,7 +232,15 @@ def main():
     print(f"| worker CPU time for the object | {cpu:.2f} s ({size / cpu / 1e9:.2f} GB per CPU-second) |")
     print(f"| worker peak RSS (VmHWM) | {rss:.1f} MiB |")
     if clamd_cpu is not None:
+        scan = scan_times(log_path)
+        after = scan["verdict"] - scan["streamed"]
         print(f"| clamd CPU time (its own process, signatures loaded included) | {clamd_cpu:.2f} s |")
+        print(f"| clamd peak RSS (VmHWM) | {clamd_rss:.1f} MiB |")
+        print(f"| scan verdict | {scan['label']} |")
+        print(f"| stream to clamd: first chunk to last byte sent | {scan['streamed']:.2f} s |")
+        print(f"| bytes still queued for clamd when the stream ended | {scan['backlog']} |")
+        print(f"| clamd's answer after the last byte (its scan of the spooled stream) | {after:.2f} s |")
+        print(f"| body streaming + answer after the last byte (the sum) vs object start to row | {streaming + after:.2f} s vs {duration:.2f} s |")
     print(f"| moto serving the same object to curl | {moto / 1e9:.2f} GB/s, first byte after {moto_first_byte:.2f} s |")
     print(f"| worker throughput / moto to curl | {throughput / moto:.0%} |")
 

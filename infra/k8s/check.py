@@ -45,8 +45,28 @@ memory = clamav.get("resources", {}).get("requests", {}).get("memory", "0Mi")
 need(memory.endswith("Mi") and int(memory[:-2]) >= 1024, "clamav needs at least 1 GiB for the full signature set")
 clamd_conf = named.get(("ConfigMap", "docworker-clamd"), {}).get("data", {}).get("clamd.conf", "")
 settings = dict(line.split(None, 1) for line in clamd_conf.splitlines() if line.strip())
-stream_max = settings.get("StreamMaxLength", "0M")
-need(stream_max.endswith("M") and int(stream_max[:-1]) << 20 >= int(config.get("DOCWORKER_SCAN_MAX_BYTES", "0")), "StreamMaxLength must be at least DOCWORKER_SCAN_MAX_BYTES")
+def mib(setting):
+    value = settings.get(setting, "0M")
+    return int(value[:-1]) if value.endswith("M") else 0
+
+def gib(quantity):
+    return int(quantity[:-2]) if quantity.endswith("Gi") else 0
+
+scan_max = int(config.get("DOCWORKER_SCAN_MAX_BYTES", "0"))
+need(mib("StreamMaxLength") << 20 >= scan_max, "StreamMaxLength must be at least DOCWORKER_SCAN_MAX_BYTES")
+need(scan_max >= 1 << 30, "DOCWORKER_SCAN_MAX_BYTES must cover the worker's 1 GiB maximum object")
+need(mib("MaxFileSize") >= mib("StreamMaxLength"), "MaxFileSize must be at least StreamMaxLength (a whole stream is one file)")
+need(mib("MaxScanSize") >= mib("MaxFileSize"), "MaxScanSize must be at least MaxFileSize")
+# The worker waits DOCWORKER_SCAN_TIMEOUT_SECS (60 by default) + 1 s per 5 MiB for the answer.
+answer_secs = int(config.get("DOCWORKER_SCAN_TIMEOUT_SECS", "60")) + scan_max / (5 << 20)
+need(int(settings.get("MaxScanTime", "120000")) >= answer_secs * 1000, "MaxScanTime must exceed the worker's wait for the answer to its largest object")
+# clamd spools each INSTREAM to its TemporaryDirectory: one StreamMaxLength per object in flight.
+volumes = {v["name"]: v for v in pod["volumes"]}
+mounts = {m["name"]: m["mountPath"] for m in clamav.get("volumeMounts", [])}
+need(mounts.get("clamav-tmp") == settings.get("TemporaryDirectory", "/tmp"), "clamd's TemporaryDirectory must be the clamav-tmp volume")
+spool = int(config["DOCWORKER_CONCURRENCY"]) * mib("StreamMaxLength")
+need(gib(volumes["clamav-tmp"]["emptyDir"].get("sizeLimit", "0Gi")) << 10 >= spool, "clamav-tmp must hold DOCWORKER_CONCURRENCY x StreamMaxLength")
+need(gib(clamav.get("resources", {}).get("requests", {}).get("ephemeral-storage", "0Gi")) >= gib(volumes["clamav-tmp"]["emptyDir"]["sizeLimit"]), "clamav must request the ephemeral storage its spool may use")
 need(settings.get("TCPAddr") == "127.0.0.1", "clamd listens on the pod's loopback only")
 pdb = by_kind["PodDisruptionBudget"]["spec"]
 need(pdb["selector"]["matchLabels"] == by_kind["Deployment"]["spec"]["selector"]["matchLabels"], "PDB selects the worker pods")

@@ -132,11 +132,15 @@ clamd_up() {
 }
 
 # StreamMaxLength is the most INSTREAM accepts: keep it at least DOCWORKER_SCAN_MAX_BYTES (the
-# worker's default is 100 MiB), so that the worker, which knows each object's length, decides
-# what is too large to scan and never sends clamd more than it takes. MaxFileSize and MaxScanSize
-# at least as large, and AlertExceedsMax, so that content beyond a limit (inside an archive too)
-# is reported ("Heuristics.Limits.Exceeded.*", read by the worker as not scanned: too large)
-# instead of passing as clean unread.
+# worker's default is 1 GiB, its DOCWORKER_MAX_OBJECT_BYTES), so that the worker, which knows each
+# object's length, decides what is too large to scan and never sends clamd more than it takes.
+# MaxFileSize as large, MaxScanSize twice that (an archive's members, unpacked, are scanned too:
+# a 1 GiB archive may expand to 2 GiB and still be read whole), and AlertExceedsMax, so that
+# content beyond a limit is reported ("Heuristics.Limits.Exceeded.*", read by the worker as not
+# scanned: too large) instead of passing as clean unread. MaxScanTime above the worker's wait for
+# an answer to 1 GiB (DOCWORKER_SCAN_TIMEOUT_SECS + 1 s per 5 MiB: 265 s): clamd scans a stream
+# only once it has ended. clamd spools each stream to its TemporaryDirectory (/tmp): up to
+# DOCWORKER_CONCURRENCY × StreamMaxLength on disk at once.
 write_clamd_conf() {
   cat >"$clamd_conf" <<CONF
 # Written by infra/local/stack.sh; rewritten on every start.
@@ -150,9 +154,10 @@ Foreground no
 PidFile $clamd_pid
 LogFile $clamd_log
 LogTime yes
-StreamMaxLength 100M
-MaxFileSize 100M
-MaxScanSize 400M
+StreamMaxLength 1024M
+MaxFileSize 1024M
+MaxScanSize 2048M
+MaxScanTime 300000
 AlertExceedsMax yes
 CommandReadTimeout 30
 ReadTimeout 120

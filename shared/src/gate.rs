@@ -189,7 +189,7 @@ pub enum ReplyError {
 /// Reads clamd's reply to `INSTREAM`: `stream: OK`, `stream: <name> FOUND`, or `<text> ERROR`
 /// (`INSTREAM size limit exceeded. ERROR` above `StreamMaxLength`). A `Heuristics.Limits.Exceeded`
 /// "signature" (reported with `AlertExceedsMax`) means clamd stopped reading at a size limit, so
-/// it is "not scanned: too large", not malware.
+/// it is "not scanned: too large", not malware; `…MaxScanTime`, its time limit, is a timeout.
 pub fn read_reply(reply: &[u8]) -> Result<ScanVerdict, ReplyError> {
     let text = String::from_utf8_lossy(reply);
     let text = text.trim_end_matches(['\0', '\n', ' ']);
@@ -198,6 +198,10 @@ pub fn read_reply(reply: &[u8]) -> Result<ScanVerdict, ReplyError> {
         return Ok(ScanVerdict::Clean);
     }
     if let Some(name) = body.strip_suffix(" FOUND") {
+        if name.starts_with("Heuristics.Limits.Exceeded.MaxScanTime") {
+            // clamd's own clock ran out, which a calmer retry may beat: not a size.
+            return Ok(ScanVerdict::NotScanned(NotScanned::Timeout));
+        }
         if name.starts_with("Heuristics.Limits.Exceeded") {
             return Ok(ScanVerdict::NotScanned(NotScanned::TooLarge));
         }
@@ -330,6 +334,11 @@ mod tests {
             read_reply(b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0"),
             Ok(ScanVerdict::NotScanned(NotScanned::TooLarge)),
             "a size limit inside clamd is not malware"
+        );
+        assert_eq!(
+            read_reply(b"stream: Heuristics.Limits.Exceeded.MaxScanTime FOUND\0"),
+            Ok(ScanVerdict::NotScanned(NotScanned::Timeout)),
+            "clamd's time limit is a timeout, retried, not a size"
         );
         assert_eq!(
             read_reply(b"stream: Can't allocate memory ERROR\0"),

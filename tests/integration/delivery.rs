@@ -476,12 +476,23 @@ async fn two_workers_on_the_same_duplicates_leave_one_row() {
     assert_eq!(stack.wait_settled(key).await.status, "finalized");
 }
 
+/// The whole gate on a 1 GiB object, through a real clamd whose limits take it (a private one:
+/// the shared clamd's may be older): read once, hashed and scanned in the same pass, in flat
+/// memory. CI cost: about 60-70 s on the 2-core CI machine (the upload to moto, one download,
+/// and clamd's scan of its spooled stream, which only starts once the stream has ended: ~25 s).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single() {
+async fn a_large_object_is_read_once_and_scanned_alongside_in_flat_memory_and_its_heartbeat_keeps_it_single()
+ {
+    use docworker_shared::gate::{SCAN_TAG, STATUS_TAG};
+
+    use crate::gate::{PrivateClamd, tag, wait_tags};
+    use crate::operations::sample;
+
     let size_mib: usize = std::env::var("DOCWORKER_TEST_LARGE_MIB")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
+    let clamd = PrivateClamd::start("1024M");
     let mut stack = Stack::with(
         "large",
         Options {
@@ -499,17 +510,34 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
     .to_bytes();
     let total = bytes.len();
     let sha256 = sha256_hex(&bytes);
-    stack.put("medical/large.dcm", bytes, None, &[]).await;
-    stack.start_worker(&[]);
-    let row = stack.wait_settled("medical/large.dcm").await;
+    let key = "medical/large.dcm";
+    stack.put(key, bytes, None, &[]).await;
+    // The default scan limit and timeout: a 1 GiB study is scanned, and its answer, which
+    // comes a whole scan after the last byte, is not a timeout.
+    stack.start_worker(&[("DOCWORKER_CLAMD_ADDR", clamd.tcp().as_str())]);
+    let row = stack.wait_settled(key).await;
     assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.scan.as_deref(), Some("clean"));
     assert_eq!(row.file_size, Some(total as i64));
     assert_eq!(
         row.sha256.as_deref(),
         Some(sha256.as_str()),
         "hashed on a thread while streaming, the same digest"
     );
+    let tags = wait_tags(&stack, key).await;
+    assert_eq!(tag(&tags, STATUS_TAG), Some("finalized"));
+    assert_eq!(tag(&tags, SCAN_TAG), Some("clean"));
     let peak = stack.worker_peak_rss();
+    // The scan trailed the download by at most the bounded queues: when the scanner's last
+    // chunk arrived, all but this many bytes had already gone to clamd. A scan after the
+    // download (or a buffered one) would trail by the whole object.
+    let (_, metrics) = stack.http_get("/metrics").await;
+    assert_eq!(sample(&metrics, "docworker_scan_backlog_bytes_count"), 1.0);
+    let backlog = sample(&metrics, "docworker_scan_backlog_bytes_sum");
+    assert!(
+        backlog <= f64::from(8 << 20),
+        "{backlog} bytes of {total} still queued for clamd when the download ended"
+    );
     stack.wait_queue_empty().await;
     let log = stack.worker_log();
     let settled = log.matches("object settled").count();
@@ -518,13 +546,20 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
         log.contains("heartbeat: visibility extended"),
         "outlived its visibility timeout"
     );
+    // moto's own request log: one GetObject of the body for hashing, checks and the scan.
+    let moto_log = std::env::var("DOCWORKER_MOTO_LOG")
+        .expect("DOCWORKER_MOTO_LOG names moto_server's request log (infra/local/stack.sh env)");
+    let requests = std::fs::read_to_string(&moto_log).expect("read moto log");
+    let get = format!("\"GET /{}/{key} ", stack.bucket);
+    assert_eq!(requests.matches(&get).count(), 1, "read once: {get}");
     assert!(
         peak < 64 << 20,
         "peak RSS {} MiB for a {size_mib} MiB object",
         peak >> 20
     );
     eprintln!(
-        "large object: {size_mib} MiB, worker peak RSS {} MiB",
+        "large object: {size_mib} MiB, scanned clean, worker peak RSS {} MiB, {backlog} bytes \
+         behind clamd at the download's end",
         peak >> 20
     );
 }

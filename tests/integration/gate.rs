@@ -358,6 +358,39 @@ async fn a_stopped_clamd_is_unavailable_a_frozen_one_times_out_and_both_recover(
     assert_eq!(scan(&scanner, b"hello", 5).await, ScanVerdict::Clean);
 }
 
+/// clamd spools an INSTREAM and scans it only once the stream has ended, so a large clean
+/// object's answer comes a whole scan after its last byte: the scanner waits for it in proportion
+/// to what it sent, not just the scan timeout. CI cost: about 10-15 s (384 MiB, generated as it
+/// is fed).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_clean_object_is_not_a_timeout_although_clamd_answers_long_after_its_last_byte() {
+    let size: u64 = 384 << 20;
+    let clamd = PrivateClamd::start("512M");
+    let timeout = Duration::from_secs(1);
+    let scanner = scanner(ClamdAddr::Tcp(clamd.tcp()), size, timeout);
+    let mut scan = scanner.start(Some(size));
+    // Incompressible bytes (xorshift), which clamd cannot skim.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut chunk = vec![0u8; 256 << 10];
+    for _ in 0..size / chunk.len() as u64 {
+        for word in chunk.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        scan.feed(Bytes::copy_from_slice(&chunk)).await;
+    }
+    let last_byte = Instant::now();
+    assert_eq!(scan.finish().await, ScanVerdict::Clean);
+    let answered_after = last_byte.elapsed();
+    assert!(
+        answered_after > timeout,
+        "the case this is about: clamd's answer came {answered_after:?} after the last byte, \
+         beyond the scan timeout of {timeout:?}"
+    );
+}
+
 async fn tags_of(stack: &Stack, key: &str, version: Option<&str>) -> Vec<(String, String)> {
     let mut tags: Vec<(String, String)> = stack
         .s3
@@ -553,7 +586,7 @@ async fn without_a_clamd_the_worker_behaves_as_before_and_the_row_says_scan_not_
 }
 
 /// Waits until the object carries a `docworker-status` tag (written right after the row).
-async fn wait_tags(stack: &Stack, key: &str) -> Vec<(String, String)> {
+pub async fn wait_tags(stack: &Stack, key: &str) -> Vec<(String, String)> {
     let deadline = Instant::now() + crate::helpers::WAIT;
     loop {
         let tags = tags_of(stack, key, None).await;
@@ -565,7 +598,7 @@ async fn wait_tags(stack: &Stack, key: &str) -> Vec<(String, String)> {
     }
 }
 
-fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
     tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 

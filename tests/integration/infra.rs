@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -558,12 +559,45 @@ fn the_task_runs_clamd_beside_the_worker_and_starts_the_worker_once_clamd_answer
     let scan_max: u64 = env(worker, "DOCWORKER_SCAN_MAX_BYTES")
         .and_then(|v| v.as_str().and_then(|v| v.parse().ok()))
         .expect("DOCWORKER_SCAN_MAX_BYTES");
-    let stream_max: u64 = env(clamav, "CLAMD_CONF_StreamMaxLength")
-        .and_then(|v| v.as_str().and_then(|v| v.strip_suffix('M')?.parse().ok()))
-        .expect("StreamMaxLength in M");
+    let mib = |name: &str| -> u64 {
+        env(clamav, name)
+            .and_then(|v| v.as_str().and_then(|v| v.strip_suffix('M')?.parse().ok()))
+            .unwrap_or_else(|| panic!("{name} in M"))
+    };
+    let stream_max = mib("CLAMD_CONF_StreamMaxLength");
     assert!(
         stream_max << 20 >= scan_max,
         "clamd must take what the worker sends"
+    );
+    assert!(
+        scan_max >= 1 << 30,
+        "every object up to the worker's default maximum (1 GiB) is scanned"
+    );
+    assert!(
+        mib("CLAMD_CONF_MaxFileSize") >= stream_max
+            && mib("CLAMD_CONF_MaxScanSize") >= mib("CLAMD_CONF_MaxFileSize"),
+        "a whole stream is one file, and its unpacked members count towards MaxScanSize"
+    );
+    let max_scan_ms: u64 = env(clamav, "CLAMD_CONF_MaxScanTime")
+        .and_then(|v| v.as_str().and_then(|v| v.parse().ok()))
+        .expect("MaxScanTime in ms");
+    let answer = docworker::scanner::answer_timeout(Duration::from_secs(60), scan_max);
+    assert!(
+        Duration::from_millis(max_scan_ms) > answer,
+        "clamd scans the stream once it has ended: its MaxScanTime must outlast the worker's \
+         wait for the answer to the largest object ({answer:?})"
+    );
+    // clamd spools every INSTREAM to /tmp, in the task's ephemeral storage: one stream per
+    // object in flight, and room for unpacked archive members, images and signatures.
+    let concurrency = template["Parameters"]["Concurrency"]["Default"]
+        .as_u64()
+        .expect("Concurrency default");
+    let storage_gib = task["EphemeralStorage"]["SizeInGiB"]
+        .as_u64()
+        .expect("EphemeralStorage");
+    assert!(
+        storage_gib << 10 >= concurrency * stream_max + (4 << 10),
+        "{storage_gib} GiB for {concurrency} streams of {stream_max} MiB and 4 GiB more"
     );
     let reserved: u64 = containers
         .iter()

@@ -366,13 +366,17 @@ pub struct ScanArgs {
     /// socket.
     #[arg(long, env = "DOCWORKER_CLAMD_ADDR")]
     pub clamd_addr: Option<String>,
-    /// How long clamd may take to accept a chunk, or to answer once the last one is sent; then
-    /// the object is not scanned (timeout), which is retried like an unavailable scanner.
+    /// How long clamd may take to accept a chunk; and to answer once the last one is sent, plus
+    /// one second per 5 MiB sent, since clamd scans the stream only after its end
+    /// (`scanner::answer_timeout`). Then the object is not scanned (timeout), which is retried
+    /// like an unavailable scanner.
     #[arg(long, env = "DOCWORKER_SCAN_TIMEOUT_SECS", default_value_t = 60)]
     pub scan_timeout_secs: u64,
     /// Objects above this many bytes are not sent to clamd (not scanned: too large). Keep it at
-    /// most clamd's `StreamMaxLength`, which refuses a longer stream midway.
-    #[arg(long, env = "DOCWORKER_SCAN_MAX_BYTES", default_value_t = 100 << 20)]
+    /// most clamd's `StreamMaxLength`, which refuses a longer stream midway. The default is the
+    /// default `DOCWORKER_MAX_OBJECT_BYTES`, so that every object the worker reads (a 1 GB CBCT
+    /// study too) is scanned rather than refused as too large.
+    #[arg(long, env = "DOCWORKER_SCAN_MAX_BYTES", default_value_t = 1 << 30)]
     pub scan_max_bytes: u64,
     /// Finalize objects that could not be scanned (unavailable, too large, timeout) instead of
     /// retrying them (transient reasons) or rejecting them (too large).
@@ -1042,6 +1046,11 @@ mod tests {
         assert_eq!(config.shutdown_deadline, Duration::from_secs(25));
         assert_eq!(config.receive_linger, Duration::from_millis(50));
         assert!(config.migrate);
+        let args = run_args(GOOD);
+        assert_eq!(
+            args.scan.scan_max_bytes, args.max_object_bytes,
+            "every object the worker reads is scanned, none refused as too large to scan"
+        );
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //! to an unscanned object is [`gate::decide`]'s call.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clamav_client::tokio::{Socket, Tcp};
 use docworker_shared::gate::{self, NotScanned, ScanVerdict};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::task::AbortOnDropHandle;
@@ -28,6 +31,7 @@ pub mod names {
     pub const SCANS: &str = "docworker_scans_total";
     pub const SCAN_SECONDS: &str = "docworker_scan_seconds";
     pub const SCANNER_AVAILABLE: &str = "docworker_scanner_available";
+    pub const SCAN_BACKLOG_BYTES: &str = "docworker_scan_backlog_bytes";
 }
 
 /// Chunks queued for one object's clamd connection. S3 body chunks are at most a few hundred
@@ -39,6 +43,13 @@ pub const QUEUE_CHUNKS: usize = 4;
 const INSTREAM_CHUNK: usize = 64 << 10;
 /// How long a readiness ping waits: clamd answers PING at once when it is up.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The slowest scan rate the wait for clamd's answer allows for. clamd spools an INSTREAM to a
+/// file and scans it only once the stream has ended, so the answer to a large object comes a
+/// whole scan after its last byte: about 25 s for 1 GiB with the test signatures on this
+/// project's 2-core machine, and more with the full signature set (~20-25 MB/s per clamd
+/// thread). At 5 MiB/s, 1 GiB is allowed 205 s on top of the scan timeout, within clamd's own
+/// `MaxScanTime` of 300 s in the shipped configurations.
+pub const ANSWER_FLOOR_BYTES_PER_SEC: u64 = 5 << 20;
 
 /// A clamd, as configured: one connection per object, opened when its first chunk is fed.
 #[derive(Debug, Clone)]
@@ -87,7 +98,13 @@ impl Scanner {
             return Scan::decided(self.config.clone(), NotScanned::TooLarge);
         }
         let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(QUEUE_CHUNKS);
-        let stream = ReceiverStream::new(receiver);
+        let taken = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&taken);
+        let stream = ReceiverStream::new(receiver).inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
         let addr = self.config.addr.clone();
         let task = AbortOnDropHandle::new(tokio::spawn(async move {
             match addr {
@@ -118,6 +135,7 @@ impl Scanner {
             state: State::Streaming { sender, task },
             started: Instant::now(),
             fed: 0,
+            taken,
         }
     }
 }
@@ -132,6 +150,9 @@ pub struct Scan {
     started: Instant,
     /// Bytes fed so far.
     fed: u64,
+    /// Bytes the clamd connection has taken from the queue (written to clamd, or being
+    /// written): what is fed and not yet taken is the backlog.
+    taken: Arc<AtomicU64>,
 }
 
 /// The clamd conversation, aborted (connection closed) when dropped.
@@ -165,6 +186,7 @@ impl Scan {
             state: State::Decided(reason),
             started: Instant::now(),
             fed: 0,
+            taken: Arc::default(),
         }
     }
 
@@ -193,13 +215,24 @@ impl Scan {
         }
     }
 
-    /// Ends the stream and waits for clamd's verdict, at most the scan timeout.
+    /// Ends the stream and waits for clamd's verdict, at most [`answer_timeout`] for the bytes
+    /// fed.
     pub async fn finish(self) -> ScanVerdict {
         let started = self.started;
-        let timeout = self.config.timeout;
+        let timeout = answer_timeout(self.config.timeout, self.fed);
         let verdict = match self.state {
             State::Decided(reason) => ScanVerdict::NotScanned(reason),
             State::Streaming { sender, task, .. } => {
+                // The download is over: what clamd has not taken yet is all the scan still
+                // trails it by, at most the queue (and the chunk being written).
+                let backlog = self.fed.saturating_sub(self.taken.load(Ordering::Relaxed));
+                metrics::histogram!(names::SCAN_BACKLOG_BYTES).record(backlog as f64);
+                debug!(
+                    fed = self.fed,
+                    backlog,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "stream to clamd ended"
+                );
                 // Dropping the sender ends the stream: the crate sends the terminating chunk.
                 drop(sender);
                 await_reply(task, timeout).await
@@ -223,6 +256,13 @@ impl Scan {
     fn abandon(&mut self, reason: NotScanned) {
         self.state = State::Decided(reason);
     }
+}
+
+/// How long clamd may take to answer once `fed` bytes are sent: the scan timeout, plus the
+/// whole-file scan clamd only starts at the end of the stream, at [`ANSWER_FLOOR_BYTES_PER_SEC`].
+/// A clean 1 GiB object is not a timeout for being large.
+pub fn answer_timeout(timeout: Duration, fed: u64) -> Duration {
+    timeout + Duration::from_secs_f64(fed as f64 / ANSWER_FLOOR_BYTES_PER_SEC as f64)
 }
 
 async fn await_reply(task: ScanTask, timeout: Duration) -> ScanVerdict {
@@ -269,4 +309,28 @@ fn record(verdict: &ScanVerdict, elapsed: Duration) {
         elapsed_ms = elapsed.as_millis() as u64,
         "scan finished"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_an_answer_grows_with_the_bytes_clamd_must_scan_after_the_stream() {
+        let timeout = Duration::from_secs(60);
+        assert_eq!(
+            answer_timeout(timeout, 0),
+            timeout,
+            "nothing sent: the timeout"
+        );
+        assert_eq!(
+            answer_timeout(timeout, ANSWER_FLOOR_BYTES_PER_SEC),
+            Duration::from_secs(61)
+        );
+        let gib = answer_timeout(timeout, 1 << 30);
+        assert!(
+            gib > Duration::from_secs(260) && gib < Duration::from_secs(300),
+            "1 GiB: 60 s + 204.8 s, within clamd's MaxScanTime of 300 s: {gib:?}"
+        );
+    }
 }

@@ -45,7 +45,7 @@ pub mod names {
     pub const READY: &str = "docworker_ready";
     pub const TAG_WRITES: &str = "docworker_tag_writes_total";
     pub const TAGS_DROPPED: &str = "docworker_tags_dropped_total";
-    pub use crate::scanner::names::{SCAN_SECONDS, SCANNER_AVAILABLE, SCANS};
+    pub use crate::scanner::names::{SCAN_BACKLOG_BYTES, SCAN_SECONDS, SCANNER_AVAILABLE, SCANS};
     pub const STALE_PENDING_ROWS: &str = "docworker_stale_pending_rows";
     pub const OUTBOX_PUBLISHED: &str = "docworker_outbox_published_total";
     pub const OUTBOX_PUBLISH_FAILURES: &str = "docworker_outbox_publish_failures_total";
@@ -174,6 +174,11 @@ fn describe() {
         Unit::Seconds,
         "Time from an object's first chunk sent to clamd to its verdict (the scan overlaps the download)"
     );
+    describe_histogram!(
+        names::SCAN_BACKLOG_BYTES,
+        Unit::Bytes,
+        "Bytes of an object still queued for clamd when its download ended: at most the bounded queue, because the scan streams alongside the download"
+    );
     describe_gauge!(
         names::SCANNER_AVAILABLE,
         "1 while clamd answers (its last ping or scan got a reply), else 0; exported only with DOCWORKER_CLAMD_ADDR"
@@ -244,6 +249,7 @@ fn start_at_zero(outcomes: &[&'static str]) {
     let _ = metrics::histogram!(names::PROCESSING_SECONDS);
     let _ = metrics::histogram!(names::LAG_SECONDS);
     let _ = metrics::histogram!(names::SCAN_SECONDS);
+    let _ = metrics::histogram!(names::SCAN_BACKLOG_BYTES);
 }
 
 /// SQS's maximum long-poll wait, which the consumer polls with: fewer empty receives, and
