@@ -72,12 +72,19 @@ impl PrivateClamd {
             format!(
                 "DatabaseDirectory {db}\nTCPSocket {port}\nTCPAddr 127.0.0.1\nLocalSocket {socket}\n\
                  FixStaleSocket yes\nForeground yes\nLogFile {log}\nStreamMaxLength {max}\n\
-                 MaxFileSize {max}\nMaxScanSize {max}\nAlertExceedsMax yes\n",
+                 MaxFileSize {max}\nMaxScanSize {scan}M\nMaxScanTime 300000\nAlertExceedsMax yes\n",
                 db = signatures().display(),
                 port = self.port,
                 socket = self.socket.display(),
                 log = self.dir.join("clamd.log").display(),
                 max = self.stream_max,
+                // As shipped (infra/local/stack.sh): unpacked content counts, and a 1 GiB scan
+                // may outlast clamd's default time limit of 120 s on a loaded machine.
+                scan = 2 * self
+                    .stream_max
+                    .trim_end_matches('M')
+                    .parse::<u64>()
+                    .expect("StreamMaxLength in M"),
             ),
         )
         .expect("clamd.conf");

@@ -440,7 +440,18 @@ impl Stack {
 
     /// Waits until the key's row satisfies `done`, and returns it.
     pub async fn wait_for(&self, key: &str, done: impl Fn(&Document) -> bool) -> Document {
-        let deadline = Instant::now() + WAIT;
+        self.wait_for_within(key, WAIT, done).await
+    }
+
+    /// [`wait_for`](Self::wait_for) with a longer limit, for objects whose processing takes a
+    /// known long time (a 1 GiB scan).
+    pub async fn wait_for_within(
+        &self,
+        key: &str,
+        limit: Duration,
+        done: impl Fn(&Document) -> bool,
+    ) -> Document {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(document) = self.document(key).await
                 && done(&document)
@@ -449,7 +460,7 @@ impl Stack {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{key}: no settled row after {WAIT:?}; row: {:?}\nworker log:\n{}",
+                    "{key}: no settled row after {limit:?}; row: {:?}\nworker log:\n{}",
                     self.document(key).await,
                     self.worker_log()
                 );
