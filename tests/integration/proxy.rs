@@ -18,6 +18,9 @@ pub enum Fault {
     Status(u16),
     /// Forward the answer's head and this many bytes of its body, then close the connection.
     Cut(usize),
+    /// Forward the answer with one bit of its body's byte at this offset flipped: bytes
+    /// corrupted in flight, after S3 computed its checksums.
+    Flip(usize),
     /// Signal `held`, wait for `release`, then forward.
     Hold {
         held: Arc<Notify>,
@@ -132,7 +135,7 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 shared.log.lock().unwrap()[entry].status = status;
             }
         };
-        let mut cut = None;
+        let (mut cut, mut flip) = (None, None);
         match fault {
             Some(Fault::Status(status)) => {
                 record(status);
@@ -149,6 +152,7 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
                 release.notified().await;
             }
             Some(Fault::Cut(after)) => cut = Some(after),
+            Some(Fault::Flip(at)) => flip = Some(at as u64),
             None => {}
         }
         let Ok(mut server) = TcpStream::connect(&shared.upstream).await else {
@@ -175,11 +179,31 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             return;
         }
         let forward = cut.map_or(length, |after| length.min(after as u64));
-        let copied = tokio::io::copy(&mut (&mut server).take(forward), &mut client).await;
+        let copied = match flip.filter(|at| *at < forward) {
+            Some(at) => copy_flipping(&mut server, &mut client, forward, at).await,
+            None => tokio::io::copy(&mut (&mut server).take(forward), &mut client)
+                .await
+                .map(drop),
+        };
         if cut.is_some() || copied.is_err() {
             return;
         }
     }
+}
+
+/// Copies `length` bytes with the byte at `at` flipped.
+async fn copy_flipping(
+    server: &mut TcpStream,
+    client: &mut TcpStream,
+    length: u64,
+    at: u64,
+) -> std::io::Result<()> {
+    tokio::io::copy(&mut server.take(at), client).await?;
+    let mut byte = [0u8; 1];
+    server.read_exact(&mut byte).await?;
+    client.write_all(&[byte[0] ^ 0x01]).await?;
+    tokio::io::copy(&mut server.take(length - at - 1), client).await?;
+    Ok(())
 }
 
 /// One HTTP message head, through the blank line; `None` when the peer closed.

@@ -185,6 +185,36 @@ async fn a_range_that_fails_midway_is_retried_alone() {
     assert_eq!(proxy.whole_gets(), Vec::<String>::new());
 }
 
+/// The SDK validates S3's full-object checksum only on a whole GET: on a ranged read docworker
+/// computes it over the ranges itself. A range corrupted in flight fails that check (retryable,
+/// as the SDK's own would be), and the retry, reading clean bytes, finalizes the object with
+/// S3's CRC32.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_corrupted_in_flight_fails_the_full_object_checksum_and_is_read_again() {
+    let mut stack = Stack::new("range-flip").await;
+    let key = "reports/flipped.pdf";
+    let bytes = big_pdf(3 * MIB + 5);
+    let flipped = ranges_of(bytes.len())[4].clone();
+    let proxy = Proxy::start(
+        target(&stack, key),
+        vec![(flipped.clone(), Fault::Flip(777))],
+    )
+    .await;
+    start(&mut stack, &ranged(&proxy));
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert!(
+        stack
+            .worker_log()
+            .contains("the crc32 of the bytes read does not match S3's full-object checksum"),
+        "the corrupted read was caught"
+    );
+    let reads_of_flipped = proxy.ranged().iter().filter(|r| r.range == flipped).count();
+    assert_eq!(reads_of_flipped, 2, "read again, clean, by the retry");
+}
+
 /// A worker reading `reports/changed.pdf` by ranges, with the third range's answer held back
 /// until the test has changed the object: `first` is uploaded, `second` is what overwrites it.
 struct Overwrite {

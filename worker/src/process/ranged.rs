@@ -40,6 +40,7 @@ use bytes::Bytes;
 use docworker_shared::ObjectEvent;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::fetch::s3_error;
 use super::tee::{Body, BodyError};
@@ -119,7 +120,7 @@ enum Turn {
     /// Its task is still reading it: chunks come through the channel, `got` of `len` so far.
     Buffered { queued: Queued, got: u64 },
     /// Handed over by its task: read straight from its connection.
-    Direct(RangeReader),
+    Direct(Box<RangeReader>),
 }
 
 /// What a range's task hands on, in order.
@@ -127,7 +128,7 @@ enum Piece {
     /// A chunk, charged to the buffer budget unless it was read as the head range.
     Chunk(Bytes, Option<OwnedSemaphorePermit>),
     /// The range became the head: the rest of it is read by the consumer itself.
-    Rest(RangeReader),
+    Rest(Box<RangeReader>),
     Failed(ProcessError),
 }
 
@@ -166,13 +167,16 @@ impl Ranged {
             let index = start / self.ranges.range_bytes;
             let reader = RangeReader::new(self.pinned.clone(), start, end, slot);
             let (tx, pieces) = mpsc::unbounded_channel();
-            let task = tokio::spawn(read_ahead(
-                reader,
-                index,
-                self.head.subscribe(),
-                self.ranges.buffer.clone(),
-                tx,
-            ));
+            let task = tokio::spawn(
+                read_ahead(
+                    reader,
+                    index,
+                    self.head.subscribe(),
+                    self.ranges.buffer.clone(),
+                    tx,
+                )
+                .instrument(tracing::Span::current()),
+            );
             self.queued.push_back(Queued {
                 index,
                 len: end - start,
@@ -253,7 +257,7 @@ async fn read_ahead(
 ) {
     loop {
         if *head.borrow() == index {
-            let _ = pieces.send(Piece::Rest(reader));
+            let _ = pieces.send(Piece::Rest(Box::new(reader)));
             return;
         }
         let chunk = match reader.next().await {
