@@ -185,6 +185,51 @@ async fn a_range_that_fails_midway_is_retried_alone() {
     assert_eq!(proxy.whole_gets(), Vec::<String>::new());
 }
 
+/// A 256 MiB DICOM object read in 16 MiB ranges, eight in flight, with a read-ahead budget of
+/// 32 MiB: the worker's peak RSS stays within what the single stream is allowed (64 MiB, as in
+/// `delivery`) plus the budget and the ranges' own buffers — the terms the start-up memory bound
+/// adds for ranged reads — and the object is read once, each range once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
+    use docworker::config::PER_RANGE_BYTES;
+    use docworker_shared::fixtures::SampleDicom;
+    let mut stack = Stack::new("range-memory").await;
+    let key = "medical/ranged.dcm";
+    let bytes = SampleDicom {
+        pixel_bytes: (256 << 20) - (64 << 10),
+        ..SampleDicom::default()
+    }
+    .to_bytes();
+    let proxy = Proxy::start(target(&stack, key), vec![]).await;
+    let (range, window, budget) = (16u64 << 20, 8u64, 32u64 << 20);
+    start(
+        &mut stack,
+        &[
+            ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
+            ("DOCWORKER_RANGE_BYTES", range.to_string()),
+            ("DOCWORKER_RANGE_WINDOW", window.to_string()),
+            ("DOCWORKER_RANGE_BUFFER_BYTES", budget.to_string()),
+        ],
+    );
+    let sha256 = sha256_hex(&bytes);
+    let len = bytes.len() as u64;
+    stack.put(key, bytes, None, &[]).await;
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.sha256.as_deref(), Some(sha256.as_str()));
+    assert_eq!(proxy.ranged().len() as u64, len.div_ceil(range));
+    assert!(proxy.whole_gets().is_empty());
+    let peak = stack.worker_peak_rss();
+    let allowed = (64 << 20) + budget + window * PER_RANGE_BYTES;
+    assert!(
+        peak < allowed,
+        "peak RSS {} MiB, allowed {} MiB",
+        peak >> 20,
+        allowed >> 20
+    );
+    eprintln!("ranged 256 MiB: worker peak RSS {} MiB", peak >> 20);
+}
+
 /// The SDK validates S3's full-object checksum only on a whole GET: on a ranged read docworker
 /// computes it over the ranges itself. A range corrupted in flight fails that check (retryable,
 /// as the SDK's own would be), and the retry, reading clean bytes, finalizes the object with
