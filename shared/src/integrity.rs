@@ -31,6 +31,53 @@ pub enum FullChecksum {
     Sha1,
 }
 
+impl FullChecksum {
+    /// The name used in logs and errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            FullChecksum::Crc64Nvme => "crc64nvme",
+            FullChecksum::Crc32c => "crc32c",
+            FullChecksum::Crc32 => "crc32",
+            FullChecksum::Sha1 => "sha1",
+        }
+    }
+}
+
+/// A full-object checksum computed by docworker, for reads the SDK cannot validate: it checks
+/// only a whole-object GET's checksum, never the ranges of a ranged read.
+pub struct FullDigest {
+    checksum: FullChecksum,
+    hasher: parts::Hasher,
+}
+
+impl FullDigest {
+    pub fn new(checksum: FullChecksum) -> FullDigest {
+        let hasher = match checksum {
+            FullChecksum::Crc64Nvme => parts::Hasher::crc64nvme(),
+            FullChecksum::Crc32c => parts::Hasher::new(PartCheck::Crc32c),
+            FullChecksum::Crc32 => parts::Hasher::new(PartCheck::Crc32),
+            FullChecksum::Sha1 => parts::Hasher::new(PartCheck::Sha1),
+        };
+        FullDigest { checksum, hasher }
+    }
+
+    pub fn checksum(&self) -> FullChecksum {
+        self.checksum
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+    }
+
+    /// The value in S3's notation (base64 of the big-endian digest), to compare with S3's
+    /// `x-amz-checksum-*` header exactly.
+    pub fn finish(self) -> String {
+        let mut raw = Vec::with_capacity(20);
+        self.hasher.finish(&mut raw);
+        STANDARD.encode(raw)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integrity {
     /// docworker's SHA-256 equals the digest the uploader supplied.
@@ -320,6 +367,46 @@ fn composite_parts(value: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The standard check values of each algorithm for `123456789` (CRC64NVME 0xAE8B14860A799888,
+    /// CRC32 0xCBF43926, CRC32C 0xE3069283, as the CRC catalogue lists them) and FIPS 180's SHA-1
+    /// of `abc`, in S3's base64 of the big-endian bytes: values from outside this code.
+    #[test]
+    fn full_digests_give_the_catalogue_values_whatever_the_chunking() {
+        let vectors: [(FullChecksum, &[u8], &[u8]); 4] = [
+            (
+                FullChecksum::Crc64Nvme,
+                b"123456789",
+                &[0xAE, 0x8B, 0x14, 0x86, 0x0A, 0x79, 0x98, 0x88],
+            ),
+            (FullChecksum::Crc32, b"123456789", &[0xCB, 0xF4, 0x39, 0x26]),
+            (
+                FullChecksum::Crc32c,
+                b"123456789",
+                &[0xE3, 0x06, 0x92, 0x83],
+            ),
+            (
+                FullChecksum::Sha1,
+                b"abc",
+                &hex_literal("a9993e364706816aba3e25717850c26c9cd0d89d"),
+            ),
+        ];
+        for (checksum, input, raw) in vectors {
+            for chunk in [1, 2, 5, 64] {
+                let mut digest = FullDigest::new(checksum);
+                input.chunks(chunk).for_each(|c| digest.update(c));
+                assert_eq!(
+                    digest.finish(),
+                    STANDARD.encode(raw),
+                    "{checksum:?} in chunks of {chunk}"
+                );
+            }
+        }
+    }
+
+    fn hex_literal(hex_digits: &str) -> Vec<u8> {
+        hex::decode(hex_digits).unwrap()
+    }
 
     /// SHA-256 of `hello`.
     const HELLO: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";

@@ -119,19 +119,22 @@ impl PartCheck {
     }
 }
 
-/// One running digest of the chosen algorithm.
-enum Hasher {
+/// One running digest of the chosen algorithm (also the whole-object checksums of
+/// [`crate::integrity::FullDigest`]).
+pub(crate) enum Hasher {
     Md5(Md5),
     /// CRC32 (ISO-HDLC) and CRC32C (iSCSI) by crc-fast, the implementation the SDK's own
     /// checksum validation uses (SIMD carry-less multiplication).
     Crc(crc_fast::Digest),
+    /// CRC64NVME, by the same crate: only ever a full-object checksum.
+    Crc64(crc_fast::Digest),
     Sha1(Sha1),
     /// aws-lc's SHA-256, as for the whole-object digest (SHA extensions).
     Sha256(Context),
 }
 
 impl Hasher {
-    fn new(check: PartCheck) -> Hasher {
+    pub(crate) fn new(check: PartCheck) -> Hasher {
         match check {
             PartCheck::Md5 => Hasher::Md5(Md5::new()),
             PartCheck::Crc32 => {
@@ -145,21 +148,27 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn crc64nvme() -> Hasher {
+        Hasher::Crc64(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme))
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Md5(md5) => md5.update(bytes),
-            Hasher::Crc(crc) => crc.update(bytes),
+            Hasher::Crc(crc) | Hasher::Crc64(crc) => crc.update(bytes),
             Hasher::Sha1(sha1) => sha1.update(bytes),
             Hasher::Sha256(sha256) => sha256.update(bytes),
         }
     }
 
-    /// The raw digest as S3 concatenates it: a CRC32 as its four big-endian bytes.
-    fn finish(self, out: &mut Vec<u8>) {
+    /// The raw digest as S3 concatenates (and base64-encodes) it: a CRC32 as its four big-endian
+    /// bytes, a CRC64 as its eight.
+    pub(crate) fn finish(self, out: &mut Vec<u8>) {
         out.clear();
         match self {
             Hasher::Md5(md5) => out.extend_from_slice(&md5.finalize()),
             Hasher::Crc(crc) => out.extend_from_slice(&(crc.finalize() as u32).to_be_bytes()),
+            Hasher::Crc64(crc) => out.extend_from_slice(&crc.finalize().to_be_bytes()),
             Hasher::Sha1(sha1) => out.extend_from_slice(&sha1.finalize()),
             Hasher::Sha256(sha256) => out.extend_from_slice(sha256.finish().as_ref()),
         }

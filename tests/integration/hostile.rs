@@ -2,14 +2,15 @@
 //! the row, and the worker's peak RSS stays under the bound its settings promise
 //! (`DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + per-object streaming) + base`).
 
-use docworker::config::memory_bound;
+use docworker::config::{RangeConfig, memory_bound};
 use docworker_shared::fixtures::{SampleDicom, hostile};
 
 use crate::helpers::Stack;
 
 const MIB: u64 = 1 << 20;
 
-/// Four at once with the default 16 MiB budget: a bound of 4 × (16 + 8) + 64 = 160 MiB. Each
+/// Four at once with the default 16 MiB budget: a bound of 4 × (16 + 8) + 64 = 160 MiB, and the
+/// default ranged reads' 64 MiB (none of these objects is large enough to be read by ranges). Each
 /// input would, read without the budget, cost more than that alone (the figures before the
 /// budget are in docs/performance.md).
 #[tokio::test(flavor = "multi_thread")]
@@ -17,7 +18,7 @@ async fn hostile_dicom_headers_are_rejected_with_their_reason_and_peak_rss_withi
 {
     let concurrency = 4;
     let budget = 16 * MIB;
-    let bound = memory_bound(concurrency, budget);
+    let bound = memory_bound(concurrency, budget, &RangeConfig::DEFAULT);
     let mut stack = Stack::new("hostile-dicom").await;
     stack.start_worker(&[
         ("DOCWORKER_CONCURRENCY", &concurrency.to_string()),

@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use docworker::config::RangeConfig;
 use docworker::error::ReaderError;
+use docworker::process::ranged::Ranges;
 use docworker::process::tee::{self, Attached, Decide, Reader, Verdict, Wants};
 use docworker::process::{Pipeline, Processed, fetch};
 use docworker_shared::{DocumentStore, EventKind, ObjectEvent, Trail, fixtures};
@@ -29,6 +31,7 @@ fn pipeline(stack: &Stack) -> Pipeline {
         max_dicom_header_bytes: 1 << 20,
         processor_version: "docworker in-process test",
         scanner: None,
+        ranges: Ranges::new(&RangeConfig::DEFAULT),
     }
 }
 
@@ -102,22 +105,57 @@ impl Reader for CountBytes {
     }
 }
 
+/// Reads `event`'s object through the tee with one reader that copies every byte, as `ranges`
+/// says (one GetObject, or ranges).
+async fn read_through_the_tee(
+    s3: &aws_sdk_s3::Client,
+    event: &ObjectEvent,
+    ranges: &Ranges,
+) -> (Vec<u8>, u64) {
+    let fetch::Fetched::Found(opened) = fetch::open(s3, event, ranges).await.unwrap() else {
+        panic!("the object is there")
+    };
+    let (copy, streamed) = tee::stream(&event.bucket, &event.key, opened.body, |_, readers| {
+        let queue = tee::Queue {
+            batch_bytes: 64 << 10,
+            batches: 2,
+        };
+        let (reader, copy) = Attached::on_thread("copy", queue, |chunks| {
+            Ok(chunks.flat_map(|c| c.to_vec()).collect::<Vec<u8>>())
+        });
+        readers.push(reader);
+        let (decide, count): (_, Verdict<u64>) = tee::verdict("count");
+        readers.push(Attached::inline(CountBytes { bytes: 0, decide }));
+        (copy, count)
+    })
+    .await
+    .unwrap();
+    let (copy, count) = copy;
+    assert_eq!(count.get().unwrap(), streamed.bytes);
+    (copy.get().unwrap(), streamed.bytes)
+}
+
 #[tokio::test]
-async fn in_process_a_reader_added_in_a_test_reads_the_whole_s3_body() {
+async fn in_process_a_reader_added_in_a_test_reads_the_whole_s3_body_whole_or_by_ranges() {
     let stack = stack("inproc-reader").await;
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     stack.put("other/big.bin", bytes.clone(), None, &[]).await;
     let event = created(&stack, "other/big.bin", bytes.len() as u64, None);
-    let fetch::Fetched::Found(opened) = fetch::open(&stack.s3, &event).await.unwrap() else {
-        panic!("the object is there")
-    };
-    let (count, streamed) = tee::stream(&event.bucket, &event.key, opened.body, |_, readers| {
-        let (decide, verdict): (_, Verdict<u64>) = tee::verdict("count");
-        readers.push(Attached::inline(CountBytes { bytes: 0, decide }));
-        verdict
-    })
-    .await
-    .unwrap();
-    assert_eq!(count.get().unwrap(), bytes.len() as u64);
-    assert_eq!(streamed.bytes, bytes.len() as u64);
+    let whole = Ranges::new(&RangeConfig::DEFAULT);
+    assert_eq!(
+        read_through_the_tee(&stack.s3, &event, &whole).await,
+        (bytes.clone(), bytes.len() as u64)
+    );
+    // 46 ranges of 64 KiB (the last short), 5 in flight, 2 of them ahead of their turn at most:
+    // handed on in order whatever order they arrive in.
+    let ranged = Ranges::new(&RangeConfig {
+        threshold: 1,
+        range_bytes: 64 << 10,
+        window: 5,
+        buffer_bytes: 128 << 10,
+    });
+    assert_eq!(
+        read_through_the_tee(&stack.s3, &event, &ranged).await,
+        (bytes.clone(), bytes.len() as u64)
+    );
 }

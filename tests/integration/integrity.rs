@@ -9,11 +9,11 @@ use docworker_shared::parts::{PartCheck, PartDigester};
 
 use crate::helpers::{Options, Stack, aws_config};
 
-const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
 /// A PDF of `len` bytes: the sample PDF with a comment of filler bytes (varied, so that a part
 /// cut in the wrong place gives a different digest) before its trailer.
-fn big_pdf(len: usize) -> Vec<u8> {
+pub(crate) fn big_pdf(len: usize) -> Vec<u8> {
     let pdf = fixtures::pdf();
     let trailer_at = pdf
         .windows(7)
@@ -31,7 +31,7 @@ fn big_pdf(len: usize) -> Vec<u8> {
 
 /// An S3 client that sends no checksum unless an operation requires one: what a browser
 /// multipart uploader (Uppy) leaves, and `AWS_REQUEST_CHECKSUM_CALCULATION=when_required`.
-async fn s3_without_checksums() -> aws_sdk_s3::Client {
+pub(crate) async fn s3_without_checksums() -> aws_sdk_s3::Client {
     let config = aws_config().await;
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
@@ -44,7 +44,7 @@ async fn s3_without_checksums() -> aws_sdk_s3::Client {
 }
 
 /// Uploads `bytes` in parts of the given lengths; returns the ETag S3 computed.
-async fn multipart(
+pub(crate) async fn multipart(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -311,7 +311,7 @@ fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 
 /// Waits for the key's row and checks it finalized with the expected class and the bytes' own
 /// SHA-256.
-async fn finalized_as(stack: &Stack, key: &str, bytes: &[u8], class: &str) {
+pub(crate) async fn finalized_as(stack: &Stack, key: &str, bytes: &[u8], class: &str) {
     let row = stack.wait_settled(key).await;
     assert_eq!(row.status, "finalized", "{key}: {:?}", row.rejection_reason);
     assert_eq!(row.integrity.as_deref(), Some(class), "{key}");
@@ -699,7 +699,7 @@ async fn corrupting_proxy(target: String, at: usize) -> String {
                     .await
                     .expect("upstream");
                 loop {
-                    let Some(request) = read_head(&mut client).await else {
+                    let Some(request) = crate::proxy::read_head(&mut client).await else {
                         return;
                     };
                     let line = String::from_utf8_lossy(&request);
@@ -708,7 +708,9 @@ async fn corrupting_proxy(target: String, at: usize) -> String {
                     let corrupt = method == "GET" && path.split('?').next() == Some(&target);
                     let head_only = method == "HEAD";
                     server.write_all(&request).await.expect("forward request");
-                    let response = read_head(&mut server).await.expect("response head");
+                    let response = crate::proxy::read_head(&mut server)
+                        .await
+                        .expect("response head");
                     client.write_all(&response).await.ok();
                     let length = content_length(&response);
                     if head_only || length == 0 {
@@ -729,28 +731,9 @@ async fn corrupting_proxy(target: String, at: usize) -> String {
     format!("http://{address}")
 }
 
-/// One HTTP message head, through the blank line; `None` when the peer closed.
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.ok()? == 0 {
-            return None;
-        }
-        head.push(byte[0]);
-    }
-    Some(head)
-}
-
 fn content_length(head: &[u8]) -> usize {
-    String::from_utf8_lossy(head)
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
+    crate::proxy::header(head, "content-length")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
 

@@ -18,5 +18,7 @@ mod hostile;
 mod infra;
 mod operations;
 mod pipeline;
+mod proxy;
+mod ranged;
 mod reconcile;
 mod versioned;

@@ -13,6 +13,7 @@ use crate::config::RunConfig;
 use crate::consume::{Consumer, Settings, queue};
 use crate::notify;
 use crate::observe;
+use crate::process::ranged::Ranges;
 use crate::process::{Pipeline, Processed};
 
 /// Recorded on every row the worker writes.
@@ -36,11 +37,18 @@ pub async fn run(config: RunConfig, shutdown: CancellationToken) -> anyhow::Resu
 pub struct App {
     config: RunConfig,
     clients: Clients,
+    /// Built once: its window and read-ahead budget are the worker's, whatever the pipelines.
+    ranges: Ranges,
 }
 
 impl App {
     pub fn build(config: RunConfig, clients: Clients) -> App {
-        App { config, clients }
+        let ranges = Ranges::new(&config.ranges);
+        App {
+            config,
+            clients,
+            ranges,
+        }
     }
 
     /// The pipeline this worker runs each object through.
@@ -52,6 +60,7 @@ impl App {
             max_dicom_header_bytes: self.config.max_dicom_header_bytes,
             processor_version: PROCESSOR_VERSION,
             scanner: self.clients.scanner.clone(),
+            ranges: self.ranges.clone(),
         }
     }
 
@@ -59,7 +68,9 @@ impl App {
     /// cancelled and in-flight messages are done.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let pipeline = self.pipeline();
-        let App { config, clients } = self;
+        let App {
+            config, clients, ..
+        } = self;
         let metrics = observe::install_metrics(Processed::LABELS)?;
         notify::spawn(&clients, config.notify.study_quiet, shutdown.clone());
         let Clients {

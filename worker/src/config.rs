@@ -356,6 +356,95 @@ pub struct RunArgs {
     pub notify: NotifyArgs,
     #[command(flatten, next_help_heading = "Malware scanning")]
     pub scan: ScanArgs,
+    #[command(flatten, next_help_heading = "Ranged reads of large objects")]
+    pub ranges: RangeArgs,
+}
+
+/// Ranged reads (see `process::ranged`): large objects fetched as byte ranges over several
+/// connections at once, since one S3 connection serves a small share of what one core hashes.
+/// Defaults from the measurements in docs/performance.md §9.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// Objects of at least this many bytes (as their event announces) are read by ranges; a
+    /// value above DOCWORKER_MAX_OBJECT_BYTES turns ranged reads off.
+    #[arg(long, env = "DOCWORKER_RANGED_THRESHOLD_BYTES", default_value_t = RangeConfig::DEFAULT.threshold)]
+    pub ranged_threshold_bytes: u64,
+    /// The bytes one ranged GET asks for.
+    #[arg(long, env = "DOCWORKER_RANGE_BYTES", default_value_t = RangeConfig::DEFAULT.range_bytes)]
+    pub range_bytes: u64,
+    /// Ranges in flight across the worker (requested and not yet read to their end).
+    #[arg(long, env = "DOCWORKER_RANGE_WINDOW", default_value_t = RangeConfig::DEFAULT.window)]
+    pub range_window: usize,
+    /// Bytes read ahead of their turn across the worker: every range but the one being hashed
+    /// keeps what it read within this budget, and waits when it is spent.
+    #[arg(long, env = "DOCWORKER_RANGE_BUFFER_BYTES", default_value_t = RangeConfig::DEFAULT.buffer_bytes)]
+    pub range_buffer_bytes: u64,
+}
+
+/// The ranged-read settings after validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeConfig {
+    pub threshold: u64,
+    pub range_bytes: u64,
+    pub window: usize,
+    pub buffer_bytes: u64,
+}
+
+impl RangeConfig {
+    pub const DEFAULT: RangeConfig = RangeConfig {
+        threshold: 64 << 20,
+        range_bytes: 8 << 20,
+        window: 16,
+        buffer_bytes: 48 << 20,
+    };
+}
+
+impl Default for RangeConfig {
+    fn default() -> Self {
+        RangeConfig::DEFAULT
+    }
+}
+
+/// The most ranges in flight: each is a connection to S3.
+const MAX_RANGE_WINDOW: usize = 256;
+
+impl RangeArgs {
+    pub fn validate(&self) -> Result<RangeConfig, ConfigError> {
+        if !(64 << 10..=1 << 30).contains(&self.range_bytes) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_RANGE_BYTES",
+                format!(
+                    "must be between 65536 (64 KiB) and 1073741824 (1 GiB), got {}",
+                    self.range_bytes
+                ),
+            ));
+        }
+        if !(1..=MAX_RANGE_WINDOW).contains(&self.range_window) {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_RANGE_WINDOW",
+                format!(
+                    "must be between 1 and {MAX_RANGE_WINDOW}, got {}",
+                    self.range_window
+                ),
+            ));
+        }
+        // A chunk is at most a range: a smaller budget could never hold one read ahead.
+        if self.range_buffer_bytes < self.range_bytes {
+            return Err(ConfigError::Invalid(
+                "DOCWORKER_RANGE_BUFFER_BYTES",
+                format!(
+                    "must be at least DOCWORKER_RANGE_BYTES ({}), got {}",
+                    self.range_bytes, self.range_buffer_bytes
+                ),
+            ));
+        }
+        Ok(RangeConfig {
+            threshold: self.ranged_threshold_bytes.max(1),
+            range_bytes: self.range_bytes,
+            window: self.range_window,
+            buffer_bytes: self.range_buffer_bytes,
+        })
+    }
 }
 
 /// The gate's scanner. Off unless `DOCWORKER_CLAMD_ADDR` names a clamd: the worker then behaves
@@ -539,19 +628,25 @@ pub enum ConfigError {
     #[error("{0} is not valid: {1}")]
     Invalid(&'static str, String),
     #[error(
-        "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + {stream} MiB) + {base} MiB = \
-         {concurrency} × ({budget} MiB + {stream} MiB) + {base} MiB = {bound} MiB exceeds the \
-         memory limit of {limit} MiB ({origin}): lower DOCWORKER_CONCURRENCY or \
-         DOCWORKER_MAX_DICOM_HEADER_BYTES, or raise the limit",
+        "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + {stream} MiB) + \
+         DOCWORKER_RANGE_WINDOW × {range} MiB + DOCWORKER_RANGE_BUFFER_BYTES + {base} MiB = \
+         {concurrency} × ({budget} MiB + {stream} MiB) + {window} × {range} MiB + {buffer} MiB + \
+         {base} MiB = {bound} MiB exceeds the memory limit of {limit} MiB ({origin}): lower \
+         DOCWORKER_CONCURRENCY, DOCWORKER_MAX_DICOM_HEADER_BYTES or the ranged-read settings, or \
+         raise the limit",
         stream = PER_OBJECT_STREAM_BYTES >> 20,
+        range = PER_RANGE_BYTES >> 20,
         base = BASE_MEMORY_BYTES >> 20,
         budget = mib(*budget),
+        window = ranges.window,
+        buffer = mib(ranges.buffer_bytes),
         bound = mib(*bound),
         limit = mib(*limit)
     )]
     OverMemory {
         concurrency: usize,
         budget: u64,
+        ranges: RangeConfig,
         bound: u64,
         limit: u64,
         origin: &'static str,
@@ -568,12 +663,19 @@ pub const BASE_MEMORY_BYTES: u64 = 64 << 20;
 /// stream. A 1 GiB object streams in under 30 MiB of RSS including the base; rounded up.
 pub const PER_OBJECT_STREAM_BYTES: u64 = 8 << 20;
 
-/// The most memory the worker can use: every object in flight at its header budget, plus the
-/// base. The header budget counts what the DICOM reader allocates, so it is the only term an
-/// uploader moves; the others are fixed by the code.
-pub fn memory_bound(concurrency: usize, max_dicom_header_bytes: u64) -> u64 {
+/// What one range in flight holds besides the bytes charged to the read-ahead budget: the HTTP
+/// client's read buffer (hyper's grows to ~400 KiB) and one chunk read but not yet charged.
+pub const PER_RANGE_BYTES: u64 = 1 << 20;
+
+/// The most memory the worker can use: every object in flight at its header budget, the ranges in
+/// flight and the read-ahead budget of ranged reads, plus the base. The header budget counts what
+/// the DICOM reader allocates, so it is the only term an uploader moves; the others are fixed by
+/// the code and the settings.
+pub fn memory_bound(concurrency: usize, max_dicom_header_bytes: u64, ranges: &RangeConfig) -> u64 {
     (concurrency as u64)
         .saturating_mul(max_dicom_header_bytes.saturating_add(PER_OBJECT_STREAM_BYTES))
+        .saturating_add((ranges.window as u64).saturating_mul(PER_RANGE_BYTES))
+        .saturating_add(ranges.buffer_bytes)
         .saturating_add(BASE_MEMORY_BYTES)
 }
 
@@ -626,13 +728,15 @@ pub fn cgroup_memory_limit(root: &Path) -> Option<(u64, &'static str)> {
 pub fn check_memory(
     concurrency: usize,
     max_dicom_header_bytes: u64,
+    ranges: &RangeConfig,
     limit: Option<(u64, &'static str)>,
 ) -> Result<(), ConfigError> {
-    let bound = memory_bound(concurrency, max_dicom_header_bytes);
+    let bound = memory_bound(concurrency, max_dicom_header_bytes, ranges);
     match limit {
         Some((limit, origin)) if bound > limit => Err(ConfigError::OverMemory {
             concurrency,
             budget: max_dicom_header_bytes,
+            ranges: *ranges,
             bound,
             limit,
             origin,
@@ -661,6 +765,7 @@ pub struct RunConfig {
     pub require_dlq: bool,
     /// `None` when scanning is not configured.
     pub scan: Option<ScanConfig>,
+    pub ranges: RangeConfig,
     pub pending_stale: Duration,
     pub notify: NotifyConfig,
 }
@@ -820,7 +925,13 @@ impl RunArgs {
             Some(limit) => Some((limit, "DOCWORKER_MEMORY_LIMIT")),
             None => cgroup_memory_limit(Path::new("/sys/fs/cgroup")),
         };
-        check_memory(self.concurrency, self.max_dicom_header_bytes, limit)?;
+        let ranges = self.ranges.validate()?;
+        check_memory(
+            self.concurrency,
+            self.max_dicom_header_bytes,
+            &ranges,
+            limit,
+        )?;
         let metrics_addr = self.metrics_addr.parse().map_err(|_| {
             ConfigError::Invalid(
                 "DOCWORKER_METRICS_ADDR",
@@ -845,6 +956,7 @@ impl RunArgs {
             dlq_url: self.dlq_url.clone().filter(|u| !u.trim().is_empty()),
             require_dlq: self.require_dlq,
             scan: self.scan.validate()?,
+            ranges,
             pending_stale: pending_stale(self.pending_stale_secs)?,
             notify: self.notify.validate()?,
         })
@@ -1289,10 +1401,15 @@ mod tests {
     #[test]
     fn the_defaults_fit_a_512_mib_container() {
         let config = run_args(GOOD).validate().unwrap();
-        let bound = memory_bound(config.concurrency, config.max_dicom_header_bytes);
-        assert_eq!(bound, 16 * (16 + 8) * (1 << 20) + (64 << 20));
+        let bound = memory_bound(
+            config.concurrency,
+            config.max_dicom_header_bytes,
+            &config.ranges,
+        );
+        assert_eq!(bound, (16 * (16 + 8) + 16 + 48 + 64) * (1 << 20));
         assert!(bound <= 512 << 20, "{} MiB", bound >> 20);
-        assert!(check_memory(16, 16 << 20, Some((512 << 20, "test"))).is_ok());
+        let defaults = RangeConfig::DEFAULT;
+        assert!(check_memory(16, 16 << 20, &defaults, Some((512 << 20, "test"))).is_ok());
     }
 
     #[test]
@@ -1307,23 +1424,33 @@ mod tests {
         let message = run_args(&big).validate().unwrap_err().to_string();
         assert_eq!(
             message,
-            "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + 8 MiB) + 64 MiB = \
-             16 × (64 MiB + 8 MiB) + 64 MiB = 1216 MiB exceeds the memory limit of 512 MiB \
-             (DOCWORKER_MEMORY_LIMIT): lower DOCWORKER_CONCURRENCY or \
-             DOCWORKER_MAX_DICOM_HEADER_BYTES, or raise the limit"
+            "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + 8 MiB) + \
+             DOCWORKER_RANGE_WINDOW × 1 MiB + DOCWORKER_RANGE_BUFFER_BYTES + 64 MiB = \
+             16 × (64 MiB + 8 MiB) + 16 × 1 MiB + 48 MiB + 64 MiB = 1280 MiB exceeds the memory \
+             limit of 512 MiB (DOCWORKER_MEMORY_LIMIT): lower DOCWORKER_CONCURRENCY, \
+             DOCWORKER_MAX_DICOM_HEADER_BYTES or the ranged-read settings, or raise the limit"
         );
         assert_eq!(message.lines().count(), 1);
         let mut enough = big.clone();
-        *enough.last_mut().unwrap() = "1216Mi";
+        *enough.last_mut().unwrap() = "1280Mi";
         assert!(
             run_args(&enough).validate().is_ok(),
             "the bound itself fits"
         );
         assert!(
-            check_memory(1024, 1 << 40, None).is_ok(),
+            check_memory(1024, 1 << 40, &RangeConfig::DEFAULT, None).is_ok(),
             "no limit, no check"
         );
-        assert_eq!(memory_bound(usize::MAX, u64::MAX), u64::MAX, "saturates");
+        let most = RangeConfig {
+            window: usize::MAX,
+            buffer_bytes: u64::MAX,
+            ..RangeConfig::DEFAULT
+        };
+        assert_eq!(
+            memory_bound(usize::MAX, u64::MAX, &most),
+            u64::MAX,
+            "saturates"
+        );
     }
 
     #[test]

@@ -31,6 +31,17 @@ pub enum ProcessError {
         bytes: u64,
         source: BoxError,
     },
+    /// A range of a ranged read failed every attempt (see `process::ranged`): retried whole.
+    #[error(
+        "reading s3://{bucket}/{key} by ranges failed at byte {offset} after {attempts} attempts: {detail}"
+    )]
+    Range {
+        bucket: String,
+        key: String,
+        offset: u64,
+        attempts: usize,
+        detail: String,
+    },
     /// Displayed through [`database::describe`], which leaves out a refused value.
     #[error("database: {}", database::describe(.0))]
     Database(#[from] sqlx::Error),
@@ -154,6 +165,7 @@ impl ProcessError {
         "s3",
         "s3_access_denied",
         "s3_body",
+        "s3_range",
         "database",
         "database_contention",
         "database_refused",
@@ -167,6 +179,7 @@ impl ProcessError {
             ProcessError::S3 { .. } if self.class() == Class::AccessDenied => "s3_access_denied",
             ProcessError::S3 { .. } => "s3",
             ProcessError::Body { .. } => "s3_body",
+            ProcessError::Range { .. } => "s3_range",
             ProcessError::Database(e) => match database::classify(e) {
                 database::Fault::Outage => "database",
                 database::Fault::Contention => "database_contention",

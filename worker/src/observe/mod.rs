@@ -37,6 +37,8 @@ pub mod names {
     pub const REJECTIONS: &str = "docworker_rejections_total";
     pub const RETRIES: &str = "docworker_retries_total";
     pub const BYTES_STREAMED: &str = "docworker_bytes_streamed_total";
+    pub const S3_RANGE_REQUESTS: &str = "docworker_s3_range_requests_total";
+    pub const S3_RANGE_RETRIES: &str = "docworker_s3_range_retries_total";
     pub const PROCESSING_SECONDS: &str = "docworker_processing_seconds";
     pub const LAG_SECONDS: &str = "docworker_event_lag_seconds";
     pub const IN_FLIGHT: &str = "docworker_objects_in_flight";
@@ -125,6 +127,16 @@ fn describe() {
         Unit::Bytes,
         "Object bytes read from S3"
     );
+    describe_counter!(
+        names::S3_RANGE_REQUESTS,
+        Unit::Count,
+        "Ranged GetObject requests of large objects read by ranges, retries included"
+    );
+    describe_counter!(
+        names::S3_RANGE_RETRIES,
+        Unit::Count,
+        "Ranges asked for again after a failed request or a cut connection"
+    );
     describe_histogram!(
         names::PROCESSING_SECONDS,
         Unit::Seconds,
@@ -212,6 +224,8 @@ fn start_at_zero(outcomes: &[&'static str]) {
         names::MESSAGES_DELETED,
         names::MESSAGES_REQUEUED,
         names::BYTES_STREAMED,
+        names::S3_RANGE_REQUESTS,
+        names::S3_RANGE_RETRIES,
         names::STUDIES_COMPLETED,
     ] {
         metrics::counter!(name).increment(0);

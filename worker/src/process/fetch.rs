@@ -5,14 +5,16 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use docworker_shared::integrity::{CLIENT_SHA256_METADATA, FullChecksum, Offered};
 use docworker_shared::parts::PartCheck;
 use docworker_shared::{ObjectEvent, UploadMetadata};
 
+use super::ranged::{Pinned, Ranged, Ranges};
+use super::tee::{Body, BodyError};
 use crate::error::{ProcessError, Settles, sdk_error};
 
 /// What S3 says about an object, from GetObject's or HeadObject's response headers.
@@ -23,19 +25,68 @@ pub struct Head {
     pub etag: Option<String>,
     pub version_id: Option<String>,
     pub upload: UploadMetadata,
-    /// What the headers offer to check the bytes against (from GetObject; a HeadObject's head
-    /// is only ever used to reject without reading, and offers nothing).
+    /// What the headers offer to check the bytes against.
     pub offered: Offered,
+    /// The full-object checksum `offered.full` names, with S3's value: docworker computes it
+    /// itself when the SDK cannot (a ranged read).
+    pub full_checksum: Option<(FullChecksum, String)>,
     /// How many tags the version has, from GetObject's `x-amz-tagging-count` (sent only when
     /// there are some, to a reader allowed to see them); `None` from a HeadObject, which does
     /// not say.
     pub tags: Option<u32>,
 }
 
-/// An open GetObject: headers read, body not yet.
+/// The head of a GetObject's or a HeadObject's output: both carry the same headers under the
+/// same accessors, but share no type.
+macro_rules! head_of {
+    ($output:expr, tags: $tags:expr) => {{
+        let output = &$output;
+        let checksums = Checksums {
+            crc64nvme: output.checksum_crc64_nvme(),
+            crc32c: output.checksum_crc32_c(),
+            crc32: output.checksum_crc32(),
+            sha1: output.checksum_sha1(),
+            sha256: output.checksum_sha256(),
+            composite: output.checksum_type() == Some(&ChecksumType::Composite),
+            // Under SSE-KMS, DSSE-KMS and SSE-C the ETag is not the content's MD5.
+            etag_is_md5: !matches!(
+                output.server_side_encryption(),
+                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            ) && output.sse_customer_algorithm().is_none(),
+        };
+        let (offered, full_checksum) = offered(&checksums, output.e_tag(), output.metadata());
+        Head {
+            content_length: length(output.content_length()),
+            content_type: output.content_type().map(str::to_owned),
+            etag: output.e_tag().map(str::to_owned),
+            version_id: output.version_id().map(str::to_owned),
+            upload: upload_metadata(output.metadata()),
+            offered,
+            full_checksum,
+            tags: $tags,
+        }
+    }};
+}
+
+/// An open object: headers read, body not yet.
 pub struct Opened {
     pub head: Head,
-    pub body: ByteStream,
+    pub body: Source,
+}
+
+/// Where an object's body is read from: one GetObject's, or ranges of it for a large object.
+pub enum Source {
+    Whole(ByteStream),
+    Ranges(Box<Ranged>),
+}
+
+impl Body for Source {
+    async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
+        match self {
+            Source::Whole(body) => Body::next(body).await,
+            Source::Ranges(ranged) => ranged.next().await,
+        }
+    }
 }
 
 /// What S3 answered for the object an event announced. Gone and superseded are answers about the
@@ -60,7 +111,8 @@ impl<T> Fetched<T> {
         }
     }
 
-    fn of(result: Result<T, ProcessError>) -> Result<Fetched<T>, ProcessError> {
+    /// A result, with the answers about the object taken out of its errors.
+    pub fn of(result: Result<T, ProcessError>) -> Result<Fetched<T>, ProcessError> {
         match result {
             Ok(found) => Ok(Fetched::Found(found)),
             Err(e) => match e.settles() {
@@ -72,7 +124,8 @@ impl<T> Fetched<T> {
     }
 }
 
-/// Metadata only: used when the event already says the object is too large to download.
+/// Metadata only: used when the event already says the object is too large to download, and
+/// before a ranged read.
 pub async fn head(
     s3: &aws_sdk_s3::Client,
     event: &ObjectEvent,
@@ -87,18 +140,11 @@ async fn head_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Hea
         .key(&event.key)
         .set_version_id(event.version_id.clone())
         .set_if_match(announced_etag(event))
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .map_err(|e| s3_error("HeadObject", &event.bucket, &event.key, e))?;
-    Ok(Head {
-        content_length: length(output.content_length()),
-        content_type: output.content_type().map(str::to_owned),
-        etag: output.e_tag().map(str::to_owned),
-        version_id: output.version_id().map(str::to_owned),
-        upload: upload_metadata(output.metadata()),
-        offered: Offered::default(),
-        tags: None,
-    })
+    Ok(head_of!(output, tags: None))
 }
 
 /// Reads exactly the object the event announced: its version when the bucket is versioned, else
@@ -114,13 +160,32 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
         .map(|etag| format!("\"{}\"", etag.trim_matches('"')))
 }
 
-/// Opens the object's body. With checksum mode enabled, S3 returns the object's full checksum and
-/// the SDK validates it as the body streams, failing the stream on a mismatch.
+/// Opens the object's body: one GetObject, or a HeadObject and ranges for an object of at least
+/// the ranged threshold. With checksum mode enabled, S3 returns the object's full checksum; the
+/// SDK validates it as a whole body streams, failing the stream on a mismatch, and docworker
+/// computes it for a ranged read (`readers::full`).
 pub async fn open(
     s3: &aws_sdk_s3::Client,
     event: &ObjectEvent,
+    ranges: &Ranges,
 ) -> Result<Fetched<Opened>, ProcessError> {
-    Fetched::of(get_object(s3, event).await)
+    if !ranges.applies(event) {
+        return Fetched::of(get_object(s3, event).await);
+    }
+    let head = match Fetched::of(head_object(s3, event).await)?.found() {
+        Ok(head) => head,
+        Err(answer) => return Ok(answer),
+    };
+    let pinned = Pinned {
+        s3: s3.clone(),
+        bucket: event.bucket.clone(),
+        key: event.key.clone(),
+        version_id: event.version_id.clone(),
+        etag: head.etag.clone().unwrap_or_default(),
+        total: head.content_length,
+    };
+    let body = Source::Ranges(Box::new(Ranged::new(pinned, ranges.clone())));
+    Ok(Fetched::Found(Opened { head, body }))
 }
 
 async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
@@ -134,22 +199,13 @@ async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Open
         .send()
         .await
         .map_err(|e| s3_error("GetObject", &event.bucket, &event.key, e))?;
-    let head = Head {
-        content_length: length(output.content_length()),
-        content_type: output.content_type().map(str::to_owned),
-        etag: output.e_tag().map(str::to_owned),
-        version_id: output.version_id().map(str::to_owned),
-        upload: upload_metadata(output.metadata()),
-        offered: offered(&output),
-        tags: Some(
-            output
-                .tag_count()
-                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
-        ),
-    };
+    let tags = output
+        .tag_count()
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let head = head_of!(output, tags: Some(tags));
     Ok(Opened {
         head,
-        body: output.body,
+        body: Source::Whole(output.body),
     })
 }
 
@@ -204,43 +260,59 @@ fn length(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
 
-/// What GetObject's headers offer to check the bytes against. A composite (checksum-of-parts)
-/// value ends in `-N` on AWS and carries `x-amz-checksum-type: COMPOSITE`; the SDK validates only
-/// full-object values, and only those without a `-`, so those are the ones named `full`.
-fn offered(output: &GetObjectOutput) -> Offered {
-    let composite_type = output.checksum_type() == Some(&ChecksumType::Composite);
-    let is_composite = |value: &str| composite_type || value.contains('-');
-    let full = |checksum, value: Option<&str>| value.filter(|v| !is_composite(v)).map(|_| checksum);
+/// The checksum headers of a GetObject's or HeadObject's output.
+struct Checksums<'a> {
+    crc64nvme: Option<&'a str>,
+    crc32c: Option<&'a str>,
+    crc32: Option<&'a str>,
+    sha1: Option<&'a str>,
+    sha256: Option<&'a str>,
+    /// `x-amz-checksum-type: COMPOSITE`.
+    composite: bool,
+    etag_is_md5: bool,
+}
+
+/// What the headers offer to check the bytes against, and the full-object checksum with its
+/// value. A composite (checksum-of-parts) value ends in `-N` on AWS and carries
+/// `x-amz-checksum-type: COMPOSITE`; the SDK validates only full-object values, and only those
+/// without a `-`, so those are the ones named `full`.
+fn offered(
+    checksums: &Checksums<'_>,
+    etag: Option<&str>,
+    metadata: Option<&HashMap<String, String>>,
+) -> (Offered, Option<(FullChecksum, String)>) {
+    let is_composite = |value: &str| checksums.composite || value.contains('-');
+    let full = |checksum, value: Option<&str>| {
+        value
+            .filter(|v| !is_composite(v))
+            .map(|v| (checksum, v.to_owned()))
+    };
     let parts = |check, value: Option<&str>| {
         value
             .filter(|v| is_composite(v))
             .map(|v| (check, v.to_owned()))
     };
-    // Under SSE-KMS, DSSE-KMS and SSE-C the ETag is not the content's MD5.
-    let kms = matches!(
-        output.server_side_encryption(),
-        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-    );
-    Offered {
-        etag: output.e_tag().map(str::to_owned),
-        etag_is_md5: !kms && output.sse_customer_algorithm().is_none(),
-        full: full(FullChecksum::Crc64Nvme, output.checksum_crc64_nvme())
-            .or_else(|| full(FullChecksum::Crc32c, output.checksum_crc32_c()))
-            .or_else(|| full(FullChecksum::Crc32, output.checksum_crc32()))
-            .or_else(|| full(FullChecksum::Sha1, output.checksum_sha1())),
-        checksum_sha256: output
-            .checksum_sha256()
+    let full_checksum = full(FullChecksum::Crc64Nvme, checksums.crc64nvme)
+        .or_else(|| full(FullChecksum::Crc32c, checksums.crc32c))
+        .or_else(|| full(FullChecksum::Crc32, checksums.crc32))
+        .or_else(|| full(FullChecksum::Sha1, checksums.sha1));
+    let offered = Offered {
+        etag: etag.map(str::to_owned),
+        etag_is_md5: checksums.etag_is_md5,
+        full: full_checksum.as_ref().map(|(checksum, _)| *checksum),
+        checksum_sha256: checksums
+            .sha256
             .filter(|v| !is_composite(v))
             .map(str::to_owned),
-        composite: parts(PartCheck::Crc32, output.checksum_crc32())
-            .or_else(|| parts(PartCheck::Crc32c, output.checksum_crc32_c()))
-            .or_else(|| parts(PartCheck::Sha1, output.checksum_sha1()))
-            .or_else(|| parts(PartCheck::Sha256, output.checksum_sha256())),
-        client_sha256: output
-            .metadata()
+        composite: parts(PartCheck::Crc32, checksums.crc32)
+            .or_else(|| parts(PartCheck::Crc32c, checksums.crc32c))
+            .or_else(|| parts(PartCheck::Sha1, checksums.sha1))
+            .or_else(|| parts(PartCheck::Sha256, checksums.sha256)),
+        client_sha256: metadata
             .and_then(|m| m.get(CLIENT_SHA256_METADATA))
             .map(|v| v.trim().to_owned()),
-    }
+    };
+    (offered, full_checksum)
 }
 
 /// The `x-amz-meta-*` values the upload path sets (the SDK strips the prefix).

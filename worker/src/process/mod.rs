@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod parts;
+pub mod ranged;
 pub mod readers;
 pub mod tag;
 pub mod tee;
@@ -19,7 +20,7 @@ use docworker_shared::{
 };
 use tracing::{Span, debug, info};
 
-use self::fetch::{Fetched, Head, Opened};
+use self::fetch::{Fetched, Head, Opened, Source};
 use self::readers::{Known, KnownParts, Verdicts};
 use self::tee::Verdict;
 use crate::error::{Class, ProcessError, ReaderError};
@@ -88,6 +89,8 @@ pub struct Pipeline {
     pub processor_version: &'static str,
     /// `None` when `DOCWORKER_CLAMD_ADDR` is unset: rows then say `scan: not configured`.
     pub scanner: Option<Scanner>,
+    /// Which objects are read by ranges, and the limits all ranged reads share.
+    pub ranges: ranged::Ranges,
 }
 
 impl Pipeline {
@@ -229,10 +232,12 @@ impl Pipeline {
                 .await;
         }
 
-        // 2. Open the one GetObject and check what its headers already tell. Dropping the body
-        // of a refused object closes the connection before its bytes are read.
+        // 2. Open the object (one GetObject, or a HeadObject before ranges) and check what its
+        // headers already tell. Dropping the body of a refused object closes its connections
+        // before its bytes are read.
         let asked = Instant::now();
-        let Opened { head, body } = match fetch::open(&self.s3, event).await?.found() {
+        let Opened { head, body } = match fetch::open(&self.s3, event, &self.ranges).await?.found()
+        {
             Ok(opened) => opened,
             Err(verdict) => return Ok(verdict),
         };
@@ -260,15 +265,24 @@ impl Pipeline {
             content_length: head.content_length,
             etag_md5: plan.etag_md5(),
             parts: self.part_layout(event, &head, &plan).await?,
+            full_checksum: match body {
+                Source::Ranges(_) => head.full_checksum.clone(),
+                Source::Whole(_) => None,
+            },
             max_dicom_header_bytes: self.max_dicom_header_bytes,
             scanner: self.scanner.as_ref(),
         };
         let reading = Instant::now();
-        let (mut verdicts, streamed) =
-            tee::stream(&event.bucket, &event.key, body, |prefix, list| {
-                readers::attach(&known, prefix, list)
-            })
-            .await?;
+        let streamed = tee::stream(&event.bucket, &event.key, body, |prefix, list| {
+            readers::attach(&known, prefix, list)
+        })
+        .await;
+        // A range of a ranged read may be answered 412 or 404 midway: the object changed or
+        // went, as the single GET's answer would have said before its first byte.
+        let (mut verdicts, streamed) = match Fetched::of(streamed)?.found() {
+            Ok(streamed) => streamed,
+            Err(answer) => return Ok(answer),
+        };
         // Time to S3's answer apart from time reading the body: a slow source and a slow worker
         // look alike in the object's total.
         debug!(
@@ -406,7 +420,7 @@ impl Pipeline {
             return Ok(Fetched::Found(Some(digest)));
         };
         info!("part layout was not uniform: reading the object again");
-        let body = match fetch::open(&self.s3, event).await?.found() {
+        let body = match fetch::open(&self.s3, event, &self.ranges).await?.found() {
             Ok(Opened { body, .. }) => body,
             Err(verdict) => return Ok(verdict),
         };
@@ -418,10 +432,14 @@ impl Pipeline {
             }),
             ..known.clone()
         };
-        let (verdict, _) = tee::stream(&event.bucket, &event.key, body, |_, list| {
+        let streamed = tee::stream(&event.bucket, &event.key, body, |_, list| {
             readers::parts::attach(&again, list)
         })
-        .await?;
+        .await;
+        let (verdict, _) = match Fetched::of(streamed)?.found() {
+            Ok(streamed) => streamed,
+            Err(answer) => return Ok(answer),
+        };
         Ok(Fetched::Found(verdict.map(Verdict::get).transpose()?))
     }
 

@@ -6,10 +6,8 @@
 //! message or a replay writes the same tags again, and a failure is retried in process, then
 //! leaves the message for redelivery.
 
-use std::time::Duration;
-
 use aws_sdk_s3::types::{Tag, Tagging};
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use docworker_shared::gate::{self, ObjectStatus, ScanVerdict, Tagged};
 use tracing::warn;
 
@@ -42,11 +40,7 @@ pub async fn tag(
     status: ObjectStatus,
     scan: Option<&ScanVerdict>,
 ) -> Result<Tagged, ProcessError> {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(ATTEMPTS - 1)
-        .with_jitter();
+    let backoff = crate::backoff::bounded(ATTEMPTS);
     let result = (|| tag_once(s3, target, status, scan))
         .retry(backoff)
         .when(|e| e.class() == Class::Retryable)

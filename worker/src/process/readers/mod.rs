@@ -4,12 +4,14 @@
 
 pub mod dicom;
 pub mod digests;
+pub mod full;
 pub mod parts;
 pub mod scan;
 pub mod tail;
 
 use docworker_shared::dicom::DicomHeader;
 use docworker_shared::gate::ScanVerdict;
+use docworker_shared::integrity::FullChecksum;
 use docworker_shared::parts::{PartCheck, PartLayout, PartsDigest};
 use docworker_shared::verify::Digests;
 use docworker_shared::{Rejection, sniff, verify};
@@ -25,6 +27,9 @@ pub struct Known<'a> {
     pub etag_md5: Option<[u8; 16]>,
     /// The part layout and what to digest per part, when the plan checks parts.
     pub parts: Option<KnownParts>,
+    /// The full-object checksum to compute and S3's value, when the SDK cannot validate it
+    /// (a ranged read).
+    pub full_checksum: Option<(FullChecksum, String)>,
     pub max_dicom_header_bytes: u64,
     /// The clamd every object is scanned with, when `DOCWORKER_CLAMD_ADDR` names one.
     pub scanner: Option<&'a Scanner>,
@@ -57,6 +62,7 @@ pub struct Verdicts {
 pub fn attach(known: &Known<'_>, prefix: &Prefix<'_>, readers: &mut Vec<Attached>) -> Verdicts {
     let detected = sniff::sniff(prefix.bytes);
     let tail = verify::needs_tail(detected).then(|| tail::attach(verify::ZIP_TAIL_LEN, readers));
+    full::attach(known, readers);
     Verdicts {
         digests: digests::attach(known, readers),
         parts: parts::attach(known, readers),

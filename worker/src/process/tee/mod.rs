@@ -30,15 +30,27 @@ pub use self::queued::{Chunks, Queue, TaskChunks};
 use crate::error::{BoxError, Class, ProcessError, ReaderError};
 use crate::observe::names;
 
-/// Where the bytes come from: an S3 body, or whatever a test streams.
+/// Where the bytes come from: an S3 body, the ranges of a ranged read, or whatever a test
+/// streams.
 pub trait Body: Send {
     /// The next chunk; `None` at the end.
-    fn next(&mut self) -> impl Future<Output = Result<Option<Bytes>, BoxError>> + Send;
+    fn next(&mut self) -> impl Future<Output = Result<Option<Bytes>, BodyError>> + Send;
+}
+
+/// Why a body stopped before its end.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The bytes stopped coming (a reset connection, a checksum the SDK found wrong): the tee
+    /// says where, as [`ProcessError::Body`].
+    Read(BoxError),
+    /// A body read by several requests got an answer about the object to one of them (412: it
+    /// changed; 404: it is gone) or gave up on one: already the error the pipeline decides by.
+    Answered(ProcessError),
 }
 
 impl Body for ByteStream {
-    async fn next(&mut self) -> Result<Option<Bytes>, BoxError> {
-        Ok(self.try_next().await?)
+    async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
+        self.try_next().await.map_err(|e| BodyError::Read(e.into()))
     }
 }
 
@@ -168,7 +180,8 @@ pub async fn stream<V>(
         let chunk = match body.next().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
-            Err(e) => {
+            Err(BodyError::Answered(e)) => return Err(e),
+            Err(BodyError::Read(e)) => {
                 return Err(ProcessError::Body {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
@@ -282,7 +295,7 @@ mod tests {
     struct Chunked(std::vec::IntoIter<Bytes>);
 
     impl Body for Chunked {
-        async fn next(&mut self) -> Result<Option<Bytes>, BoxError> {
+        async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
             Ok(self.0.next())
         }
     }

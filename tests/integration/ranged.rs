@@ -1,0 +1,392 @@
+//! Ranged reads of large objects, by the real worker against moto through a proxy that faults
+//! single ranges (`proxy.rs`). The threshold and the range size are lowered so that objects of a
+//! few MiB are read as a dozen ranges: stock moto reads an object's whole value for every ranged
+//! GET (docs/performance.md §9), which makes ranges of large objects slow here, not on S3.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use tokio::sync::Notify;
+
+use crate::helpers::{Options, Stack, created_event, sha256_hex};
+use crate::integrity::{MIB, big_pdf, finalized_as, multipart, s3_without_checksums};
+use crate::proxy::{Fault, Proxy};
+
+const RANGE: usize = 256 << 10;
+
+/// Objects from 1 MiB read in 256 KiB ranges, four in flight, two ranges' worth read ahead.
+fn ranged(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
+        ("DOCWORKER_RANGED_THRESHOLD_BYTES", MIB.to_string()),
+        ("DOCWORKER_RANGE_BYTES", RANGE.to_string()),
+        ("DOCWORKER_RANGE_WINDOW", "4".into()),
+        ("DOCWORKER_RANGE_BUFFER_BYTES", (2 * RANGE).to_string()),
+    ]
+}
+
+fn start(stack: &mut Stack, env: &[(&'static str, String)]) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    stack.start_worker(&env);
+}
+
+fn target(stack: &Stack, key: &str) -> String {
+    format!("/{}/{key}", stack.bucket)
+}
+
+fn start_of(range: &str) -> u64 {
+    range
+        .trim_start_matches("bytes=")
+        .split('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("bytes=a-b")
+}
+
+/// Every range of `len` bytes, in order, as `Range` headers.
+fn ranges_of(len: usize) -> Vec<String> {
+    (0..len.div_ceil(RANGE))
+        .map(|i| {
+            let start = i * RANGE;
+            format!("bytes={start}-{}", (start + RANGE).min(len) - 1)
+        })
+        .collect()
+}
+
+/// The same uploads read whole by one worker and by ranges by another: each finalizes with the
+/// same SHA-256 and the same integrity class — the full-object CRC32 the SDK validates on a whole
+/// GET is computed by docworker over the ranges, and the multipart ETag's part MD5s are cut from
+/// ranges that do not fall on part boundaries.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_read_by_ranges_finalizes_with_the_same_sha256_and_integrity_as_one_read_whole() {
+    let key_single = "reports/full-crc32.pdf";
+    let key_multi = "reports/multipart.pdf";
+    let single = big_pdf(3 * MIB + 12_345);
+    let multi = big_pdf(11 * MIB + 7);
+    let mut rows = Vec::new();
+    for by_ranges in [false, true] {
+        let mut stack = Stack::new(if by_ranges { "ranged" } else { "whole" }).await;
+        let proxy = Proxy::start(target(&stack, key_multi), vec![]).await;
+        let mut env = ranged(&proxy);
+        if !by_ranges {
+            env.retain(|(name, _)| *name == "AWS_ENDPOINT_URL_S3");
+        }
+        start(&mut stack, &env);
+        stack
+            .put(key_single, single.clone(), Some("application/pdf"), &[])
+            .await;
+        finalized_as(&stack, key_single, &single, "crc32:s3").await;
+        let s3 = s3_without_checksums().await;
+        multipart(
+            &s3,
+            &stack.bucket,
+            key_multi,
+            &multi,
+            &[5 * MIB, 5 * MIB, MIB + 7],
+        )
+        .await;
+        finalized_as(&stack, key_multi, &multi, "md5-multipart-etag:s3").await;
+        // moto sends two events for one multipart upload (`Put` and `CompleteMultipartUpload`;
+        // S3 sends the latter alone): each is read.
+        let count = |message: &str| {
+            let quoted = format!("\"{message}\"");
+            stack
+                .worker_log()
+                .lines()
+                .filter(|l| l.contains(&quoted) && l.contains(key_multi))
+                .count()
+        };
+        let reads = count("processing object");
+        let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+        while count("object settled") < reads {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{reads} reads never settled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if by_ranges {
+            assert_eq!(proxy.whole_gets(), Vec::<String>::new(), "no whole GET");
+            let mut seen: Vec<String> = proxy.ranged().into_iter().map(|r| r.range).collect();
+            seen.sort_by_key(|range| start_of(range));
+            let mut expected: Vec<String> = ranges_of(multi.len())
+                .into_iter()
+                .flat_map(|range| std::iter::repeat_n(range, reads))
+                .collect();
+            expected.sort_by_key(|range| start_of(range));
+            assert_eq!(seen, expected, "each range once per read");
+        } else {
+            assert_eq!(proxy.whole_gets().len(), reads, "{:?}", proxy.whole_gets());
+            assert!(proxy.ranged().is_empty());
+        }
+        for key in [key_single, key_multi] {
+            let row = stack.document(key).await.expect("row");
+            rows.push((key, row.sha256, row.integrity));
+        }
+    }
+    assert_eq!(rows[..2], rows[2..], "whole and ranged reads agree");
+}
+
+/// One range's connection is cut midway and another answers 500: each is asked for again on its
+/// own (the cut one from the byte it reached), and the object finalizes with its own digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_that_fails_midway_is_retried_alone() {
+    let mut stack = Stack::new("range-retry").await;
+    let key = "reports/retried.pdf";
+    let bytes = big_pdf(3 * MIB + 100);
+    let every = ranges_of(bytes.len());
+    let (cut, failed) = (every[2].clone(), every[5].clone());
+    let faults = vec![
+        (cut.clone(), Fault::Cut(1000)),
+        (failed.clone(), Fault::Status(500)),
+    ];
+    let proxy = Proxy::start(target(&stack, key), faults).await;
+    start(&mut stack, &ranged(&proxy));
+    let s3 = s3_without_checksums().await;
+    s3.put_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .content_type("application/pdf")
+        .body(ByteStream::from(bytes.clone()))
+        .send()
+        .await
+        .expect("PutObject");
+    finalized_as(&stack, key, &bytes, "md5-etag:s3").await;
+
+    let seen = proxy.ranged();
+    let statuses = |range: &str| -> Vec<u16> {
+        seen.iter()
+            .filter(|r| r.range == range)
+            .map(|r| r.status)
+            .collect()
+    };
+    let resumed = format!("bytes={}-{}", 2 * RANGE + 1000, 3 * RANGE - 1);
+    assert_eq!(
+        statuses(&cut),
+        [206],
+        "the cut range was answered, then cut"
+    );
+    assert_eq!(
+        statuses(&resumed),
+        [206],
+        "and resumed from its 1000th byte"
+    );
+    assert_eq!(
+        statuses(&failed),
+        [500, 206],
+        "the range answered 500, asked again"
+    );
+    for range in &every {
+        if *range != cut && *range != failed {
+            assert_eq!(statuses(range), [206], "{range}: asked for once");
+        }
+    }
+    assert_eq!(seen.len(), every.len() + 2, "no other request: {seen:?}");
+    assert_eq!(proxy.whole_gets(), Vec::<String>::new());
+}
+
+/// A 256 MiB DICOM object read in 16 MiB ranges, eight in flight, with a read-ahead budget of
+/// 32 MiB: the worker's peak RSS stays within what the single stream is allowed (64 MiB, as in
+/// `delivery`) plus the budget and the ranges' own buffers — the terms the start-up memory bound
+/// adds for ranged reads — and the object is read once, each range once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
+    use docworker::config::PER_RANGE_BYTES;
+    use docworker_shared::fixtures::SampleDicom;
+    let mut stack = Stack::new("range-memory").await;
+    let key = "medical/ranged.dcm";
+    let bytes = SampleDicom {
+        pixel_bytes: (256 << 20) - (64 << 10),
+        ..SampleDicom::default()
+    }
+    .to_bytes();
+    let proxy = Proxy::start(target(&stack, key), vec![]).await;
+    let (range, window, budget) = (16u64 << 20, 8u64, 32u64 << 20);
+    start(
+        &mut stack,
+        &[
+            ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
+            ("DOCWORKER_RANGE_BYTES", range.to_string()),
+            ("DOCWORKER_RANGE_WINDOW", window.to_string()),
+            ("DOCWORKER_RANGE_BUFFER_BYTES", budget.to_string()),
+        ],
+    );
+    let sha256 = sha256_hex(&bytes);
+    let len = bytes.len() as u64;
+    stack.put(key, bytes, None, &[]).await;
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.sha256.as_deref(), Some(sha256.as_str()));
+    assert_eq!(proxy.ranged().len() as u64, len.div_ceil(range));
+    assert!(proxy.whole_gets().is_empty());
+    let peak = stack.worker_peak_rss();
+    let allowed = (64 << 20) + budget + window * PER_RANGE_BYTES;
+    assert!(
+        peak < allowed,
+        "peak RSS {} MiB, allowed {} MiB",
+        peak >> 20,
+        allowed >> 20
+    );
+    eprintln!("ranged 256 MiB: worker peak RSS {} MiB", peak >> 20);
+}
+
+/// The SDK validates S3's full-object checksum only on a whole GET: on a ranged read docworker
+/// computes it over the ranges itself. A range corrupted in flight fails that check (retryable,
+/// as the SDK's own would be), and the retry, reading clean bytes, finalizes the object with
+/// S3's CRC32.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_corrupted_in_flight_fails_the_full_object_checksum_and_is_read_again() {
+    let mut stack = Stack::new("range-flip").await;
+    let key = "reports/flipped.pdf";
+    let bytes = big_pdf(3 * MIB + 5);
+    let flipped = ranges_of(bytes.len())[4].clone();
+    let proxy = Proxy::start(
+        target(&stack, key),
+        vec![(flipped.clone(), Fault::Flip(777))],
+    )
+    .await;
+    start(&mut stack, &ranged(&proxy));
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert!(
+        stack
+            .worker_log()
+            .contains("the crc32 of the bytes read does not match S3's full-object checksum"),
+        "the corrupted read was caught"
+    );
+    let reads_of_flipped = proxy.ranged().iter().filter(|r| r.range == flipped).count();
+    assert_eq!(reads_of_flipped, 2, "read again, clean, by the retry");
+}
+
+/// A worker reading `reports/changed.pdf` by ranges, with the third range's answer held back
+/// until the test has changed the object: `first` is uploaded, `second` is what overwrites it.
+struct Overwrite {
+    stack: Stack,
+    key: &'static str,
+    proxy: Proxy,
+    held: Arc<Notify>,
+    release: Arc<Notify>,
+    first: Vec<u8>,
+    second: Vec<u8>,
+}
+
+impl Overwrite {
+    /// Events are the test's to send (`notify: false`), so that it says which upload each is of.
+    async fn start(name: &str, versioned: bool) -> Overwrite {
+        let options = Options {
+            notify: false,
+            ..Options::default()
+        };
+        let mut stack = Stack::with(name, options).await;
+        if versioned {
+            stack.enable_versioning().await;
+        }
+        let key = "reports/changed.pdf";
+        let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let hold = Fault::Hold {
+            held: held.clone(),
+            release: release.clone(),
+        };
+        let third = ranges_of(3 * MIB)[2].clone();
+        let proxy = Proxy::start(target(&stack, key), vec![(third, hold)]).await;
+        start(&mut stack, &ranged(&proxy));
+        let first = big_pdf(3 * MIB);
+        let mut second = first.clone();
+        second[2 * MIB] ^= 0x20;
+        Overwrite {
+            stack,
+            key,
+            proxy,
+            held,
+            release,
+            first,
+            second,
+        }
+    }
+
+    /// Uploads `first` and sends its event (with its version id when there is one), overwrites
+    /// it with `second` while the third range is held, then lets the range go. Returns the
+    /// uploads' ETags and version ids.
+    async fn overwrite_while_read(&self) -> [(String, Option<String>); 2] {
+        let put = |bytes: &[u8]| {
+            let bytes = bytes.to_vec();
+            async move {
+                let put = self
+                    .stack
+                    .put(self.key, bytes, Some("application/pdf"), &[])
+                    .await;
+                (
+                    put.e_tag().unwrap().to_owned(),
+                    put.version_id().map(str::to_owned),
+                )
+            }
+        };
+        let first = put(&self.first).await;
+        let mut event = created_event(&self.stack.bucket, self.key, 3 * MIB as u64, &first.0);
+        if let Some(version) = &first.1 {
+            event["Records"][0]["s3"]["object"]["versionId"] = version.clone().into();
+        }
+        self.stack.send(&event.to_string()).await;
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.held.notified())
+            .await
+            .expect("the third range was never asked for");
+        let second = put(&self.second).await;
+        self.release.notify_one();
+        [first, second]
+    }
+}
+
+/// On an unversioned bucket only the ETag pins the bytes: the key overwritten between two ranges
+/// makes the next range's `If-Match` fail (412, as on AWS), and the object is settled as
+/// superseded — never finalized from a mix of the two uploads. The new upload's event then
+/// finalizes it from its own bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_overwritten_between_ranges_is_superseded_never_finalized_from_mixed_bytes() {
+    let test = Overwrite::start("range-overwrite", false).await;
+    let [_, (etag, _)] = test.overwrite_while_read().await;
+    let stack = &test.stack;
+    stack.wait_log("superseded").await;
+    assert!(
+        stack.document(test.key).await.is_none(),
+        "nothing was written for the overwritten upload"
+    );
+    assert!(
+        test.proxy.ranged().iter().any(|r| r.status == 412),
+        "a range was refused by If-Match: {:?}",
+        test.proxy.ranged()
+    );
+    let event = created_event(&stack.bucket, test.key, 3 * MIB as u64, &etag);
+    stack.send(&event.to_string()).await;
+    let row = stack.wait_settled(test.key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(
+        row.sha256.as_deref(),
+        Some(sha256_hex(&test.second).as_str())
+    );
+}
+
+/// On a versioned bucket every range is pinned to the announced version as well: a new version
+/// written between two ranges changes nothing that is read, and the row is the announced
+/// version's, with its digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_versioned_bucket_every_range_reads_the_announced_version() {
+    let test = Overwrite::start("range-version", true).await;
+    let [(_, version), _] = test.overwrite_while_read().await;
+    let version = version.expect("a version id");
+    let row = test.stack.wait_settled(test.key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.version_id.as_deref(), Some(version.as_str()));
+    assert_eq!(
+        row.sha256.as_deref(),
+        Some(sha256_hex(&test.first).as_str())
+    );
+    let seen = test.proxy.ranged();
+    assert_eq!(seen.len(), ranges_of(3 * MIB).len(), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.status == 206 && r.query.contains(&format!("versionId={version}"))),
+        "every range pinned to the announced version: {seen:?}"
+    );
+}

@@ -1,0 +1,407 @@
+//! Ranged reads: a large object fetched as fixed-size byte ranges over several connections at
+//! once, and handed to the tee strictly in order.
+//!
+//! S3 serves one GET connection at roughly 85–200 MB/s, a small share of one core's SHA-256: a
+//! 1 GB study read over one connection leaves the worker idle most of the time. So an object from
+//! `DOCWORKER_RANGED_THRESHOLD_BYTES` is read as ranges of `DOCWORKER_RANGE_BYTES`, up to
+//! `DOCWORKER_RANGE_WINDOW` of them in flight across the worker, while the readers (SHA-256 and
+//! every other digest, which are sequential) still see one ordered stream.
+//!
+//! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
+//! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
+//! retrying it; the part digests cut the stream by the layout whatever the chunking.
+//!
+//! Every range is pinned twice: to the announced version id when the bucket is versioned, and by
+//! `If-Match` to the ETag the HeadObject returned. Either alone leaves a gap (an unversioned key
+//! has no version id; a version id alone says nothing when versioning is suspended), and a range
+//! of other bytes must never be mixed into the digests: a 412 on any range settles the object as
+//! superseded, a 404 as gone, exactly as the single GET's answer would.
+//!
+//! Memory is bounded by construction, in bytes. The range at the head of the order is read
+//! straight from its socket as the tee asks for more, so the readers' back-pressure reaches the
+//! connection as with a single GET. Every other range in flight keeps what arrives before its
+//! turn, and each such chunk is charged to one worker-wide budget (`DOCWORKER_RANGE_BUFFER_BYTES`)
+//! before it is kept: when the budget is spent, those ranges stop reading and TCP holds the rest
+//! back. The head range is never charged, so it cannot wait for bytes that only it would free.
+//! The bound `config::memory_bound` counts is the budget plus, per range in flight, one chunk read
+//! and not yet charged and the HTTP client's buffer.
+//!
+//! A range that fails (a 5xx the SDK's own retries did not get past, a connection cut midway, a
+//! `Content-Range` or length other than asked for) is asked for again from the byte it reached,
+//! alone, with jittered backoff, up to [`RANGE_ATTEMPTS`] times; then the object fails as
+//! retryable and its message is retried whole.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use aws_sdk_s3::primitives::ByteStream;
+use backon::{BackoffBuilder, ExponentialBackoff};
+use bytes::Bytes;
+use docworker_shared::ObjectEvent;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::fetch::s3_error;
+use super::tee::{Body, BodyError};
+use crate::config::RangeConfig;
+use crate::error::{Class, ProcessError, sdk_error};
+use crate::observe::names;
+
+/// Attempts per range, the first included, before the object fails as retryable.
+pub const RANGE_ATTEMPTS: usize = 4;
+
+/// The worker's ranged-read settings and the two limits every ranged read shares.
+#[derive(Debug, Clone)]
+pub struct Ranges {
+    /// Objects of at least this many bytes (by their event) are read by ranges.
+    pub threshold: u64,
+    pub range_bytes: u64,
+    /// Ranges requested and not yet read to their end, across the worker.
+    window: Arc<Semaphore>,
+    /// Bytes read ahead of their turn and not yet handed to the tee, across the worker.
+    buffer: Arc<Semaphore>,
+}
+
+impl Ranges {
+    pub fn new(config: &RangeConfig) -> Ranges {
+        let buffer_bytes = usize::try_from(config.buffer_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Ranges {
+            threshold: config.threshold,
+            range_bytes: config.range_bytes,
+            window: Arc::new(Semaphore::new(config.window)),
+            buffer: Arc::new(Semaphore::new(buffer_bytes)),
+        }
+    }
+
+    /// Whether the object an event announces is read by ranges.
+    pub fn applies(&self, event: &ObjectEvent) -> bool {
+        event.size.is_some_and(|size| size >= self.threshold)
+    }
+}
+
+/// Which bytes of which object: every range asks for exactly this object.
+#[derive(Debug)]
+pub struct Pinned {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub key: String,
+    /// The version read, when the bucket is versioned.
+    pub version_id: Option<String>,
+    /// The ETag the HeadObject returned (quoted, as S3 sends it), sent as `If-Match`.
+    pub etag: String,
+    pub total: u64,
+}
+
+/// An object's body, read by ranges: a [`Body`] for the tee.
+pub struct Ranged {
+    pinned: Arc<Pinned>,
+    ranges: Ranges,
+    /// The first byte not yet asked for.
+    next_start: u64,
+    /// The ranges asked for, in order; the first is the one being read.
+    queued: VecDeque<Queued>,
+    /// The index of the range at the head of the order, which reads without the budget.
+    head: watch::Sender<u64>,
+    /// How the head range is read now.
+    turn: Option<Turn>,
+}
+
+struct Queued {
+    index: u64,
+    len: u64,
+    pieces: mpsc::UnboundedReceiver<Piece>,
+    task: JoinHandle<()>,
+}
+
+enum Turn {
+    /// Its task is still reading it: chunks come through the channel, `got` of `len` so far.
+    Buffered { queued: Queued, got: u64 },
+    /// Handed over by its task: read straight from its connection.
+    Direct(Box<RangeReader>),
+}
+
+/// What a range's task hands on, in order.
+enum Piece {
+    /// A chunk, charged to the buffer budget unless it was read as the head range.
+    Chunk(Bytes, Option<OwnedSemaphorePermit>),
+    /// The range became the head: the rest of it is read by the consumer itself.
+    Rest(Box<RangeReader>),
+    Failed(ProcessError),
+}
+
+impl Ranged {
+    pub fn new(pinned: Pinned, ranges: Ranges) -> Ranged {
+        Ranged {
+            pinned: Arc::new(pinned),
+            ranges,
+            next_start: 0,
+            queued: VecDeque::new(),
+            head: watch::Sender::new(0),
+            turn: None,
+        }
+    }
+
+    /// Asks for more ranges while the window has room; for the next range at least, when none
+    /// is in flight, waits for room.
+    async fn ask(&mut self) {
+        while self.next_start < self.pinned.total {
+            let slot = if self.queued.is_empty() && self.turn.is_none() {
+                match self.ranges.window.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                }
+            } else {
+                match self.ranges.window.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                }
+            };
+            let start = self.next_start;
+            let end = start
+                .saturating_add(self.ranges.range_bytes)
+                .min(self.pinned.total);
+            self.next_start = end;
+            let index = start / self.ranges.range_bytes;
+            let reader = RangeReader::new(self.pinned.clone(), start, end, slot);
+            let (tx, pieces) = mpsc::unbounded_channel();
+            let task = tokio::spawn(
+                read_ahead(
+                    reader,
+                    index,
+                    self.head.subscribe(),
+                    self.ranges.buffer.clone(),
+                    tx,
+                )
+                .instrument(tracing::Span::current()),
+            );
+            self.queued.push_back(Queued {
+                index,
+                len: end - start,
+                pieces,
+                task,
+            });
+        }
+    }
+}
+
+impl Body for Ranged {
+    async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
+        loop {
+            self.ask().await;
+            let turn = match &mut self.turn {
+                Some(turn) => turn,
+                None => match self.queued.pop_front() {
+                    Some(queued) => {
+                        self.head.send_replace(queued.index);
+                        self.turn.insert(Turn::Buffered { queued, got: 0 })
+                    }
+                    None => return Ok(None),
+                },
+            };
+            match turn {
+                Turn::Direct(reader) => match reader.next().await {
+                    Ok(Some(chunk)) => return Ok(Some(chunk)),
+                    Ok(None) => self.turn = None,
+                    Err(e) => return Err(BodyError::Answered(e)),
+                },
+                Turn::Buffered { queued, got } => match queued.pieces.recv().await {
+                    // The permit goes with this return: the chunk is the tee's from here, and
+                    // its queues are what bound it now.
+                    Some(Piece::Chunk(chunk, _charged)) => {
+                        *got += chunk.len() as u64;
+                        return Ok(Some(chunk));
+                    }
+                    Some(Piece::Rest(reader)) => self.turn = Some(Turn::Direct(reader)),
+                    Some(Piece::Failed(e)) => return Err(BodyError::Answered(e)),
+                    None if *got == queued.len => self.turn = None,
+                    // The task ended without its range's bytes or an error: it panicked.
+                    None => {
+                        return Err(BodyError::Answered(gave_up(
+                            &self.pinned,
+                            queued.index * self.ranges.range_bytes + *got,
+                            0,
+                            "the range's reader stopped before its end".into(),
+                        )));
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Drop for Ranged {
+    /// An object that fails or is refused midway stops its ranges: their connections close and
+    /// their budget returns.
+    fn drop(&mut self) {
+        for queued in &self.queued {
+            queued.task.abort();
+        }
+        if let Some(Turn::Buffered { queued, .. }) = &self.turn {
+            queued.task.abort();
+        }
+    }
+}
+
+/// A range's task: reads it ahead of its turn, charging every chunk to the budget, until it is
+/// the head range; then hands the reader over, so that the head is read under the tee's
+/// back-pressure and never waits on the budget.
+async fn read_ahead(
+    mut reader: RangeReader,
+    index: u64,
+    mut head: watch::Receiver<u64>,
+    budget: Arc<Semaphore>,
+    pieces: mpsc::UnboundedSender<Piece>,
+) {
+    loop {
+        if *head.borrow() == index {
+            let _ = pieces.send(Piece::Rest(Box::new(reader)));
+            return;
+        }
+        let chunk = match reader.next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = pieces.send(Piece::Failed(e));
+                return;
+            }
+        };
+        let charge = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+        let charged = tokio::select! {
+            permit = budget.clone().acquire_many_owned(charge) => permit.ok(),
+            _ = head.wait_for(|head| *head == index) => None,
+        };
+        if pieces.send(Piece::Chunk(chunk, charged)).is_err() {
+            return;
+        }
+    }
+}
+
+/// One range's bytes, from `offset` to `end`, asked for again from where it stopped when its
+/// connection fails. Cancel-safe: its position moves only once a chunk is returned.
+struct RangeReader {
+    pinned: Arc<Pinned>,
+    offset: u64,
+    end: u64,
+    body: Option<ByteStream>,
+    backoff: ExponentialBackoff,
+    attempts: usize,
+    /// The range's place in the window, given back when the range is read to its end.
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl RangeReader {
+    fn new(pinned: Arc<Pinned>, start: u64, end: u64, slot: OwnedSemaphorePermit) -> RangeReader {
+        RangeReader {
+            pinned,
+            offset: start,
+            end,
+            body: None,
+            backoff: crate::backoff::bounded(RANGE_ATTEMPTS).build(),
+            attempts: 0,
+            _slot: Some(slot),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<Bytes>, ProcessError> {
+        loop {
+            if self.offset == self.end {
+                self._slot = None;
+                return Ok(None);
+            }
+            let body = match &mut self.body {
+                Some(body) => body,
+                None => match self.open().await {
+                    Ok(body) => self.body.insert(body),
+                    Err(Failed::Answer(answer)) => return Err(answer),
+                    Err(Failed::Retry(why)) => {
+                        self.wait_to_retry(why).await?;
+                        continue;
+                    }
+                },
+            };
+            let why = match body.try_next().await {
+                Ok(Some(chunk)) if chunk.len() as u64 <= self.end - self.offset => {
+                    self.offset += chunk.len() as u64;
+                    return Ok(Some(chunk));
+                }
+                Ok(Some(_)) => "more bytes than the range asked for".to_owned(),
+                Ok(None) => format!(
+                    "the body ended {} bytes short of the range",
+                    self.end - self.offset
+                ),
+                Err(e) => sdk_error(&e),
+            };
+            self.body = None;
+            self.wait_to_retry(why).await?;
+        }
+    }
+
+    async fn open(&mut self) -> Result<ByteStream, Failed> {
+        let pinned = &*self.pinned;
+        let last = self.end - 1;
+        metrics::counter!(names::S3_RANGE_REQUESTS).increment(1);
+        let output = pinned
+            .s3
+            .get_object()
+            .bucket(&pinned.bucket)
+            .key(&pinned.key)
+            .set_version_id(pinned.version_id.clone())
+            .if_match(&pinned.etag)
+            .range(format!("bytes={}-{last}", self.offset))
+            .send()
+            .await
+            .map_err(|e| {
+                let error = s3_error("GetObject", &pinned.bucket, &pinned.key, e);
+                match (error.settles(), error.class()) {
+                    (None, Class::Retryable) => Failed::Retry(error.to_string()),
+                    _ => Failed::Answer(error),
+                }
+            })?;
+        let expected = format!("bytes {}-{last}/{}", self.offset, pinned.total);
+        if output.content_range() != Some(expected.as_str()) {
+            return Err(Failed::Retry(format!(
+                "Content-Range {:?} where {expected:?} was asked for",
+                output.content_range().unwrap_or("")
+            )));
+        }
+        let length = output.content_length().unwrap_or(-1);
+        if u64::try_from(length).ok() != Some(self.end - self.offset) {
+            return Err(Failed::Retry(format!(
+                "Content-Length {length} for a range of {} bytes",
+                self.end - self.offset
+            )));
+        }
+        Ok(output.body)
+    }
+
+    async fn wait_to_retry(&mut self, why: String) -> Result<(), ProcessError> {
+        self.attempts += 1;
+        let Some(delay) = self.backoff.next() else {
+            return Err(gave_up(&self.pinned, self.offset, self.attempts, why));
+        };
+        metrics::counter!(names::S3_RANGE_RETRIES).increment(1);
+        tracing::debug!(offset = self.offset, attempt = self.attempts, error = %why, "retrying a range");
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
+fn gave_up(pinned: &Pinned, offset: u64, attempts: usize, detail: String) -> ProcessError {
+    ProcessError::Range {
+        bucket: pinned.bucket.clone(),
+        key: pinned.key.clone(),
+        offset,
+        attempts,
+        detail,
+    }
+}
+
+/// Why a range request failed: an answer about the object (412, 404, 403, a missing bucket),
+/// decided by the pipeline like the single GET's; or a failure worth asking again for.
+enum Failed {
+    Answer(ProcessError),
+    Retry(String),
+}
