@@ -401,6 +401,30 @@ def large_object_env(database_url, queue_url, size, rust_log, **extra):
     )
 
 
+def upload_large(bucket, key, body, part_mib=0, checksum="CRC32"):
+    """Uploads one large object straight to moto (bench/stream.py, bench/ranged.py): one
+    PutObject, or a multipart upload in `part_mib` MiB parts. `checksum` "CRC32" sends what
+    current SDKs and the AWS CLI send by default (a full-object CRC32 for a PutObject, per-part
+    CRC32s and so a composite one for multipart); `None` sends no checksum, as a browser uploader
+    such as Uppy does (`request_checksum_calculation=when_required`), so that S3 holds only the
+    ETag."""
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", config=Config(request_checksum_calculation="when_supported" if checksum else "when_required"))
+    algorithm = {"ChecksumAlgorithm": checksum} if checksum else {}
+    if not part_mib:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/dicom", **algorithm)
+        return
+    part = part_mib << 20
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/dicom", **algorithm)["UploadId"]
+    parts = []
+    view = memoryview(body)
+    for number, offset in enumerate(range(0, len(body), part), start=1):
+        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(view[offset:offset + part]), **algorithm)
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], **({f"Checksum{checksum}": answer[f"Checksum{checksum}"]} if checksum else {})})
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+
+
 def setup(worker=None):
     """The stack's services and environment, the worker (the release build unless another binary
     is given, e.g. an earlier build for a before/after comparison), and the bench database."""
