@@ -66,7 +66,9 @@ import pydicom  # noqa: E402
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
-BENCH_DATABASE = "docworker_bench"
+# One database per build compared (DOCWORKER_BENCH_DATABASE): an older build refuses a database
+# that a newer one has migrated further.
+BENCH_DATABASE = os.environ.get("DOCWORKER_BENCH_DATABASE", "docworker_bench")
 RELEASE_WORKER = os.path.join(root, "target", "release", "docworker")
 CEILING_THREADS = 4
 UPLOAD_THREADS = 4
