@@ -66,7 +66,9 @@ import pydicom  # noqa: E402
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
-BENCH_DATABASE = "docworker_bench"
+# One database per build compared (DOCWORKER_BENCH_DATABASE): an older build refuses a database
+# that a newer one has migrated further.
+BENCH_DATABASE = os.environ.get("DOCWORKER_BENCH_DATABASE", "docworker_bench")
 RELEASE_WORKER = os.path.join(root, "target", "release", "docworker")
 CEILING_THREADS = 4
 UPLOAD_THREADS = 4
@@ -399,6 +401,30 @@ def large_object_env(database_url, queue_url, size, rust_log, **extra):
         RUST_LOG=rust_log,
         **{"DOCWORKER_CLAMD_ADDR": "", **extra},
     )
+
+
+def upload_large(bucket, key, body, part_mib=0, checksum="CRC32"):
+    """Uploads one large object straight to moto (bench/stream.py, bench/ranged.py): one
+    PutObject, or a multipart upload in `part_mib` MiB parts. `checksum` "CRC32" sends what
+    current SDKs and the AWS CLI send by default (a full-object CRC32 for a PutObject, per-part
+    CRC32s and so a composite one for multipart); `None` sends no checksum, as a browser uploader
+    such as Uppy does (`request_checksum_calculation=when_required`), so that S3 holds only the
+    ETag."""
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", config=Config(request_checksum_calculation="when_supported" if checksum else "when_required"))
+    algorithm = {"ChecksumAlgorithm": checksum} if checksum else {}
+    if not part_mib:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/dicom", **algorithm)
+        return
+    part = part_mib << 20
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/dicom", **algorithm)["UploadId"]
+    parts = []
+    view = memoryview(body)
+    for number, offset in enumerate(range(0, len(body), part), start=1):
+        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(view[offset:offset + part]), **algorithm)
+        parts.append({"PartNumber": number, "ETag": answer["ETag"], **({f"Checksum{checksum}": answer[f"Checksum{checksum}"]} if checksum else {})})
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
 
 
 def setup(worker=None):

@@ -39,7 +39,7 @@ import threading
 import time
 
 import e2e  # installs what is missing and re-executes in the venv; also root and the binary path
-from e2e import Process, cpu_seconds, large_object_env, moto_process, peak_rss_mib, queue_depth, setup, wire
+from e2e import Process, cpu_seconds, large_object_env, moto_process, peak_rss_mib, queue_depth, setup, upload_large, wire
 from stream import large_dicom, openssl_speed, settled_times
 from urllib.parse import urlsplit
 
@@ -195,20 +195,6 @@ def ceiling(args, url_of, size, n, moto_pid, range_bytes=None):
     }
 
 
-def upload(s3, bucket, key, body, multipart_mib):
-    if not multipart_mib:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/dicom")
-        return
-    part = multipart_mib << 20
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/dicom", ChecksumAlgorithm="CRC32")["UploadId"]
-    parts = []
-    view = memoryview(body)
-    for number, offset in enumerate(range(0, len(body), part), start=1):
-        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(view[offset:offset + part]), ChecksumAlgorithm="CRC32")
-        parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": answer["ChecksumCRC32"]})
-    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-
-
 def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_url, moto_pid, serial, proxied=True):
     """One object through a fresh worker (and a fresh proxy when `proxied`)."""
     pace = Pace(args.pace, args.rate_mb_s, args.first_byte_ms, args.upstream) if proxied else None
@@ -227,7 +213,7 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
                 sys.exit("ranged: the worker did not drain the queue within 60 s")
             time.sleep(0.1)
         done_before = worker.count()
-        upload(s3, bucket, key, body, args.multipart_mib)
+        upload_large(bucket, key, body, args.multipart_mib)
         put_returned = time.time()
         load = os.getloadavg()[0]
         cpu_before = cpu_seconds(worker.pid)

@@ -18,7 +18,12 @@ clamd's own CPU time and peak RSS are reported apart, and, from the worker's sca
 long after the stream's last byte clamd answered (clamd spools an INSTREAM and scans it once it
 has ended), so that the total can be read against max(download, scan) and their sum.
 
-Usage: python3 bench/stream.py [--gib 1] [--worker PATH] [--scan]
+With `--multipart-mib N` the object is uploaded in N MiB parts instead (8: the AWS CLI's default),
+with the CLI's default per-part CRC32s (a composite CRC32, checked per part by the worker) or,
+with `--checksum none`, with no checksum at all as a browser uploader sends it (the multipart
+ETag, checked by an MD5 per part). `--checksum none` on a single PutObject leaves the ETag's MD5.
+
+Usage: python3 bench/stream.py [--gib 1] [--worker PATH] [--scan] [--multipart-mib 0] [--checksum crc32|none]
 """
 
 import argparse
@@ -32,7 +37,7 @@ import tempfile
 import time
 
 import e2e  # installs what is missing and re-executes in the venv; also root and the binary path
-from e2e import Process, cpu_seconds, large_object_env, peak_rss_mib, queue_depth, setup, wire
+from e2e import Process, cpu_seconds, large_object_env, peak_rss_mib, queue_depth, setup, upload_large, wire
 
 import boto3
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -162,6 +167,8 @@ def main():
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--worker", help="a docworker binary to measure instead of building target/release/docworker")
     parser.add_argument("--scan", action="store_true", help="scan the object with a private clamd while it streams")
+    parser.add_argument("--multipart-mib", type=int, default=0, help="upload in parts of this size (0: one PutObject)")
+    parser.add_argument("--checksum", choices=["crc32", "none"], default="crc32", help="the checksum the upload sends (default: CRC32, as the SDKs and the CLI do)")
     args = parser.parse_args()
     size = int(args.gib * (1 << 30)) & ~1
 
@@ -185,7 +192,7 @@ def main():
             if time.monotonic() > deadline:
                 sys.exit("stream: the worker did not take the s3:TestEvent within 60 s")
             time.sleep(0.1)
-        s3.put_object(Bucket=bucket, Key=KEY, Body=body, ContentType="application/dicom")
+        upload_large(bucket, KEY, body, args.multipart_mib, None if args.checksum == "none" else "CRC32")
         del body
         cpu_before = cpu_seconds(worker.pid)
         deadline = time.monotonic() + 600
@@ -217,13 +224,15 @@ def main():
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown"
     )
     scanning = "scanned by clamd while streaming" if args.scan else "not scanned"
-    print(f"{size / (1 << 30):.2f} GiB DICOM object, {scanning}; {os.cpu_count()} CPUs, {cpu_model}; load average {os.getloadavg()[0]:.2f}")
+    uploaded = f"{args.multipart_mib} MiB parts" if args.multipart_mib else "one PutObject"
+    print(f"{size / (1 << 30):.2f} GiB DICOM object, {uploaded}, checksum {args.checksum}, {scanning}; "
+          f"{os.cpu_count()} CPUs, {cpu_model}; load average {os.getloadavg()[0]:.2f}")
     print()
     print("| measure | value |")
     print("|---|---:|")
     print(f"| openssl speed -evp sha256 (1 core, 64 KiB blocks) | {sha256 / 1e9:.2f} GB/s |")
     print(f"| openssl speed -evp md5 (1 core, 64 KiB blocks) | {md5 / 1e9:.2f} GB/s |")
-    print(f"| integrity check the worker used | {integrity} (digests computed: SHA-256; CRC32 by the SDK) |")
+    print(f"| integrity check the worker used | {integrity} |")
     print(f"| worker: object start to committed row | {duration:.2f} s |")
     print(f"| of which waiting for GetObject's answer (moto's first byte) | {times['fetch_ms']:.2f} s |")
     print(f"| of which streaming the body (first to last byte: hash, sniff, header; and the scan's answer) | {streaming:.2f} s |")

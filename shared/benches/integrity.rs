@@ -1,5 +1,5 @@
 //! What each integrity check costs per byte, on one core: the SHA-256 every object gets, the
-//! single-part ETag's MD5, the part digests for a multipart ETag or a composite checksum (8 MiB
+//! single-part ETag's MD5 (aws-lc's, and RustCrypto's `md-5` it replaced), the part digests for a multipart ETag or a composite checksum (8 MiB
 //! parts, the AWS CLI's default), and a full-object CRC64NVME as the SDK's validation computes
 //! it (crc-fast), to decide between keeping that validation and computing the CRC here.
 //!
@@ -10,8 +10,9 @@ use std::hint::black_box;
 
 use aws_lc_rs::digest::{Context, SHA256};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use docworker_shared::md5::Md5;
 use docworker_shared::parts::{PartCheck, PartDigester, PartLayout};
-use md5::{Digest, Md5};
+use md5::Digest as _;
 
 /// The chunk size the S3 body arrives in, roughly.
 const CHUNK: usize = 64 * 1024;
@@ -33,6 +34,13 @@ fn checks(c: &mut Criterion) {
     group.bench_function("md5_whole", |b| {
         b.iter(|| {
             let mut md5 = Md5::new();
+            bytes.chunks(CHUNK).for_each(|c| md5.update(c));
+            black_box(md5.finalize());
+        })
+    });
+    group.bench_function("md5_whole_rustcrypto", |b| {
+        b.iter(|| {
+            let mut md5 = md5::Md5::new();
             bytes.chunks(CHUNK).for_each(|c| md5.update(c));
             black_box(md5.finalize());
         })

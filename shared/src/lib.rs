@@ -10,6 +10,7 @@ pub mod event;
 pub mod fixtures;
 pub mod gate;
 pub mod integrity;
+pub mod md5;
 pub mod parts;
 pub mod reconcile;
 pub mod reject;

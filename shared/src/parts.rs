@@ -13,8 +13,8 @@
 use aws_lc_rs::digest::{self, Context};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use md5::{Digest as _, Md5};
-use sha1::Sha1;
+
+use crate::md5::Md5;
 
 /// S3's limit on the parts of one upload.
 pub const MAX_PARTS: u32 = 10_000;
@@ -121,6 +121,11 @@ impl PartCheck {
 
 /// One running digest of the chosen algorithm (also the whole-object checksums of
 /// [`crate::integrity::FullDigest`]).
+#[expect(
+    clippy::large_enum_variant,
+    reason = "two per object (the part's and the outer digest): boxing crc-fast's state would \
+              add an allocation per part to save a few hundred bytes"
+)]
 pub(crate) enum Hasher {
     Md5(Md5),
     /// CRC32 (ISO-HDLC) and CRC32C (iSCSI) by crc-fast, the implementation the SDK's own
@@ -128,9 +133,8 @@ pub(crate) enum Hasher {
     Crc(crc_fast::Digest),
     /// CRC64NVME, by the same crate: only ever a full-object checksum.
     Crc64(crc_fast::Digest),
-    Sha1(Sha1),
-    /// aws-lc's SHA-256, as for the whole-object digest (SHA extensions).
-    Sha256(Context),
+    /// aws-lc's SHA-1 and SHA-256, as for the whole-object digest (SHA extensions).
+    Sha(Context),
 }
 
 impl Hasher {
@@ -143,8 +147,8 @@ impl Hasher {
             PartCheck::Crc32c => {
                 Hasher::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
             }
-            PartCheck::Sha1 => Hasher::Sha1(Sha1::new()),
-            PartCheck::Sha256 => Hasher::Sha256(Context::new(&digest::SHA256)),
+            PartCheck::Sha1 => Hasher::Sha(Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
+            PartCheck::Sha256 => Hasher::Sha(Context::new(&digest::SHA256)),
         }
     }
 
@@ -156,8 +160,7 @@ impl Hasher {
         match self {
             Hasher::Md5(md5) => md5.update(bytes),
             Hasher::Crc(crc) | Hasher::Crc64(crc) => crc.update(bytes),
-            Hasher::Sha1(sha1) => sha1.update(bytes),
-            Hasher::Sha256(sha256) => sha256.update(bytes),
+            Hasher::Sha(sha) => sha.update(bytes),
         }
     }
 
@@ -169,8 +172,7 @@ impl Hasher {
             Hasher::Md5(md5) => out.extend_from_slice(&md5.finalize()),
             Hasher::Crc(crc) => out.extend_from_slice(&(crc.finalize() as u32).to_be_bytes()),
             Hasher::Crc64(crc) => out.extend_from_slice(&crc.finalize().to_be_bytes()),
-            Hasher::Sha1(sha1) => out.extend_from_slice(&sha1.finalize()),
-            Hasher::Sha256(sha256) => out.extend_from_slice(sha256.finish().as_ref()),
+            Hasher::Sha(sha) => out.extend_from_slice(sha.finish().as_ref()),
         }
     }
 }

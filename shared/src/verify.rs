@@ -2,9 +2,9 @@
 //! matches what the uploader declared, what its name says, and what its category allows.
 
 use aws_lc_rs::digest::{Context, SHA256};
-use md5::{Digest, Md5};
 
 use crate::integrity::Plan;
+use crate::md5::Md5;
 use crate::parts::PartsDigest;
 use crate::sniff::{self, Preamble};
 use crate::{Category, Rejection, category, zip_directory};
@@ -77,7 +77,7 @@ impl Digests {
                 counted: self.bytes,
             });
         }
-        let md5 = self.md5.map(|(md5, _)| md5.finalize().into());
+        let md5 = self.md5.map(|(md5, _)| md5.finalize());
         let mut sha256 = [0u8; 32];
         sha256.copy_from_slice(self.sha256.finish().as_ref());
         let integrity = decide(&sha256, md5)?;
