@@ -532,7 +532,7 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
 }
 
 /// The whole gate on a large object (256 MiB; `DOCWORKER_TEST_SCANNED_MIB` for more: the 1 GiB
-/// figures are the benchmark's, docs/performance.md §8), through a real clamd whose limits take
+/// figures are the benchmark's, docs/performance.md §9), through a real clamd whose limits take
 /// it (a private one: the shared clamd's may be older): read once, hashed and scanned in the
 /// same pass, in flat memory. Kept below 1 GiB for CI's sake: clamd scans the spooled stream
 /// only once it has ended, ~25 s per GiB on an idle 2-core machine and over 75 s when the

@@ -1,7 +1,7 @@
 //! Ranged reads of large objects, by the real worker against moto through a proxy that faults
 //! single ranges (`proxy.rs`). The threshold and the range size are lowered so that objects of a
 //! few MiB are read as a dozen ranges: stock moto reads an object's whole value for every ranged
-//! GET (docs/performance.md §9), which makes ranges of large objects slow here, not on S3.
+//! GET (docs/performance.md §10), which makes ranges of large objects slow here, not on S3.
 
 use std::sync::Arc;
 

@@ -362,7 +362,7 @@ pub struct RunArgs {
 
 /// Ranged reads (see `process::ranged`): large objects fetched as byte ranges over several
 /// connections at once, since one S3 connection serves a small share of what one core hashes.
-/// Defaults from the measurements in docs/performance.md §9.
+/// Defaults from the measurements in docs/performance.md §10.
 #[derive(Debug, Args)]
 pub struct RangeArgs {
     /// Objects of at least this many bytes (as their event announces) are read by ranges; a
