@@ -121,11 +121,6 @@ impl PartCheck {
 
 /// One running digest of the chosen algorithm (also the whole-object checksums of
 /// [`crate::integrity::FullDigest`]).
-#[expect(
-    clippy::large_enum_variant,
-    reason = "two per object (the part's and the outer digest): boxing crc-fast's state would \
-              add an allocation per part to save a few hundred bytes"
-)]
 pub(crate) enum Hasher {
     Md5(Md5),
     /// CRC32 (ISO-HDLC) and CRC32C (iSCSI) by crc-fast, the implementation the SDK's own
