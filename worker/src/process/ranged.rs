@@ -268,6 +268,11 @@ async fn read_ahead(
                 return;
             }
         };
+        // A chunk is a slice of the HTTP client's read buffer and keeps all of that buffer
+        // alive: kept ahead of its turn, it is copied into an allocation of its own size, so
+        // that the budget charges what is actually held (measured: without the copy, a 1 GiB
+        // read peaked ~30 MiB above what was charged).
+        let chunk = Bytes::copy_from_slice(&chunk);
         let charge = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
         let charged = tokio::select! {
             permit = budget.clone().acquire_many_owned(charge) => permit.ok(),
