@@ -75,7 +75,7 @@ fn unparseable_numbers_are_one_line_and_exit_2() {
 
 #[test]
 fn a_configuration_that_could_exceed_the_memory_limit_is_refused_with_one_line() {
-    // 16 × (64 MiB + 8 MiB) + 16 × 1 MiB + 48 MiB + 64 MiB = 1280 MiB against 512 MiB.
+    // 16 × (64 MiB + 8 MiB) + 16 × 1 MiB + 32 MiB + 64 MiB = 1264 MiB against 512 MiB.
     let refused = run_without(
         &[],
         &[
@@ -89,7 +89,7 @@ fn a_configuration_that_could_exceed_the_memory_limit_is_refused_with_one_line()
     assert!(
         stderr.contains("DOCWORKER_MAX_DICOM_HEADER_BYTES")
             && stderr
-                .contains("1280 MiB exceeds the memory limit of 512 MiB (DOCWORKER_MEMORY_LIMIT)"),
+                .contains("1264 MiB exceeds the memory limit of 512 MiB (DOCWORKER_MEMORY_LIMIT)"),
         "{stderr}"
     );
     assert_one_line_naming(

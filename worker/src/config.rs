@@ -395,7 +395,7 @@ impl RangeConfig {
         threshold: 64 << 20,
         range_bytes: 8 << 20,
         window: 16,
-        buffer_bytes: 48 << 20,
+        buffer_bytes: 32 << 20,
     };
 }
 
@@ -1406,7 +1406,7 @@ mod tests {
             config.max_dicom_header_bytes,
             &config.ranges,
         );
-        assert_eq!(bound, (16 * (16 + 8) + 16 + 48 + 64) * (1 << 20));
+        assert_eq!(bound, (16 * (16 + 8) + 16 + 32 + 64) * (1 << 20));
         assert!(bound <= 512 << 20, "{} MiB", bound >> 20);
         let defaults = RangeConfig::DEFAULT;
         assert!(check_memory(16, 16 << 20, &defaults, Some((512 << 20, "test"))).is_ok());
@@ -1426,13 +1426,13 @@ mod tests {
             message,
             "DOCWORKER_CONCURRENCY × (DOCWORKER_MAX_DICOM_HEADER_BYTES + 8 MiB) + \
              DOCWORKER_RANGE_WINDOW × 1 MiB + DOCWORKER_RANGE_BUFFER_BYTES + 64 MiB = \
-             16 × (64 MiB + 8 MiB) + 16 × 1 MiB + 48 MiB + 64 MiB = 1280 MiB exceeds the memory \
+             16 × (64 MiB + 8 MiB) + 16 × 1 MiB + 32 MiB + 64 MiB = 1264 MiB exceeds the memory \
              limit of 512 MiB (DOCWORKER_MEMORY_LIMIT): lower DOCWORKER_CONCURRENCY, \
              DOCWORKER_MAX_DICOM_HEADER_BYTES or the ranged-read settings, or raise the limit"
         );
         assert_eq!(message.lines().count(), 1);
         let mut enough = big.clone();
-        *enough.last_mut().unwrap() = "1280Mi";
+        *enough.last_mut().unwrap() = "1264Mi";
         assert!(
             run_args(&enough).validate().is_ok(),
             "the bound itself fits"
