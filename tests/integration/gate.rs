@@ -320,7 +320,12 @@ async fn objects_above_the_limit_are_not_scanned_too_large_whether_the_worker_or
         ScanVerdict::NotScanned(NotScanned::TooLarge)
     );
 
-    // clamd's own limit below the worker's: clamd's refusal is read as too large.
+    // clamd's own limit below the worker's (a misconfiguration: infra/ checks that the worker's
+    // limit is at most clamd's): never a pass. clamd replies `INSTREAM size limit exceeded` and
+    // closes the connection; when the reply is read first it is too large, when the next write
+    // meets the closed socket first the crate returns only the write's error, and it is
+    // unavailable (retried). Which comes first is a race between clamd's close and the client's
+    // writes, seen both ways on this machine.
     let clamd = PrivateClamd::start("1M");
     let trusting = scanner(
         ClamdAddr::Tcp(clamd.tcp()),
@@ -329,7 +334,13 @@ async fn objects_above_the_limit_are_not_scanned_too_large_whether_the_worker_or
     );
     let big = vec![b'a'; 3 << 20];
     let verdict = scan(&trusting, &big, 64 << 10).await;
-    assert_eq!(verdict, ScanVerdict::NotScanned(NotScanned::TooLarge));
+    assert!(
+        matches!(
+            verdict,
+            ScanVerdict::NotScanned(NotScanned::TooLarge | NotScanned::Unavailable)
+        ),
+        "{verdict:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
