@@ -476,12 +476,27 @@ async fn two_workers_on_the_same_duplicates_leave_one_row() {
     assert_eq!(stack.wait_settled(key).await.status, "finalized");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single() {
-    let size_mib: usize = std::env::var("DOCWORKER_TEST_LARGE_MIB")
+/// The size of a large-object test, in MiB: 1024 unless the variable `env` says otherwise.
+fn size_mib(env: &str) -> usize {
+    std::env::var(env)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+        .unwrap_or(1024)
+}
+
+/// A DICOM object of `size_mib` MiB, header included: at 1024, just under the worker's default
+/// maximum of 1 GiB.
+pub(crate) fn large_dicom(size_mib: usize) -> Vec<u8> {
+    SampleDicom {
+        pixel_bytes: (size_mib << 20) - (64 << 10),
+        ..SampleDicom::default()
+    }
+    .to_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single() {
+    let size_mib = size_mib("DOCWORKER_TEST_LARGE_MIB");
     let mut stack = Stack::with(
         "large",
         Options {
@@ -491,12 +506,7 @@ async fn a_large_object_streams_in_flat_memory_and_its_heartbeat_keeps_it_single
         },
     )
     .await;
-    // Just under the worker's default maximum of 1 GiB, header included.
-    let bytes = SampleDicom {
-        pixel_bytes: (size_mib << 20) - (64 << 10),
-        ..SampleDicom::default()
-    }
-    .to_bytes();
+    let bytes = large_dicom(size_mib);
     let total = bytes.len();
     let sha256 = sha256_hex(&bytes);
     stack.put("medical/large.dcm", bytes, None, &[]).await;
@@ -543,17 +553,10 @@ async fn a_large_object_is_read_once_and_scanned_alongside_in_flat_memory() {
     use crate::gate::{PrivateClamd, tag, wait_tags};
     use crate::operations::sample;
 
-    let size_mib: usize = std::env::var("DOCWORKER_TEST_SCANNED_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
+    let size_mib = size_mib("DOCWORKER_TEST_SCANNED_MIB");
     let clamd = PrivateClamd::start("1024M");
     let mut stack = Stack::new("large-scanned").await;
-    let bytes = SampleDicom {
-        pixel_bytes: (size_mib << 20) - (64 << 10),
-        ..SampleDicom::default()
-    }
-    .to_bytes();
+    let bytes = large_dicom(size_mib);
     let total = bytes.len();
     let sha256 = sha256_hex(&bytes);
     let key = "medical/large.dcm";

@@ -192,14 +192,9 @@ async fn a_range_that_fails_midway_is_retried_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
     use docworker::config::PER_RANGE_BYTES;
-    use docworker_shared::fixtures::SampleDicom;
     let mut stack = Stack::new("range-memory").await;
     let key = "medical/ranged.dcm";
-    let bytes = SampleDicom {
-        pixel_bytes: (256 << 20) - (64 << 10),
-        ..SampleDicom::default()
-    }
-    .to_bytes();
+    let bytes = crate::delivery::large_dicom(256);
     let proxy = Proxy::start(target(&stack, key), vec![]).await;
     let (range, window, budget) = (16u64 << 20, 8u64, 32u64 << 20);
     start(
