@@ -1,43 +1,55 @@
-//! Ranged reads: a large object fetched as fixed-size byte ranges over several connections at
-//! once, and handed to the tee strictly in order.
+//! Ranged reads: a large object read over several connections at once, as fixed-size byte
+//! ranges handed to the tee strictly in order.
 //!
 //! S3 serves one GET connection at roughly 85–200 MB/s, a small share of one core's SHA-256: a
-//! 1 GB study read over one connection leaves the worker idle most of the time. So an object from
-//! `DOCWORKER_RANGED_THRESHOLD_BYTES` is read as ranges of `DOCWORKER_RANGE_BYTES`, up to
-//! `DOCWORKER_RANGE_WINDOW` of them in flight across the worker, while the readers (SHA-256 and
-//! every other digest, which are sequential) still see one ordered stream.
+//! 1 GB study read over one connection leaves the worker idle most of the time. A local source
+//! (moto, MinIO on the same host) serves one connection faster than the worker hashes, and moto
+//! reads an object's whole value for every ranged GET, so ranges there only cost. So an object
+//! of at least `DOCWORKER_RANGED_THRESHOLD_BYTES` starts as the one GetObject every object gets,
+//! and its connection is measured over its first `DOCWORKER_RANGE_BYTES`: when it delivered them
+//! slower than `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
+//! `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the worker,
+//! while the GetObject goes on to the first range boundary past the next range (so the hash is
+//! busy while the ranges wait for their first byte). The readers (SHA-256 and every other
+//! digest, which are sequential) still see one ordered stream. Starting from the GetObject costs
+//! no HeadObject and no request's first-byte wait before the first byte is hashed (on S3 each
+//! request waits 100–200 ms for its first byte). The measure counts only the time spent waiting
+//! for the connection, not the readers' own, so a slow reader (a scan) does not split a fast
+//! source.
 //!
 //! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
 //! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
 //! retrying it; the part digests cut the stream by the layout whatever the chunking.
 //!
 //! Every range is pinned twice: to the announced version id when the bucket is versioned, and by
-//! `If-Match` to the ETag the HeadObject returned. Either alone leaves a gap (an unversioned key
+//! `If-Match` to the ETag the GetObject returned. Either alone leaves a gap (an unversioned key
 //! has no version id; a version id alone says nothing when versioning is suspended), and a range
 //! of other bytes must never be mixed into the digests: a 412 on any range settles the object as
 //! superseded, a 404 as gone, exactly as the single GET's answer would.
 //!
-//! Memory is bounded by construction, in bytes. The range at the head of the order is read
-//! straight from its socket as the tee asks for more, so the readers' back-pressure reaches the
-//! connection as with a single GET. Every other range in flight keeps what arrives before its
-//! turn, and each such chunk is charged to one worker-wide budget (`DOCWORKER_RANGE_BUFFER_BYTES`)
-//! before it is kept: when the budget is spent, those ranges stop reading and TCP holds the rest
-//! back. The head range is never charged, so it cannot wait for bytes that only it would free.
-//! The bound `config::memory_bound` counts is the budget plus, per range in flight, one chunk read
-//! and not yet charged and the HTTP client's buffer.
+//! Memory is bounded by construction, in bytes. The GetObject and then the range at the head of
+//! the order are read straight from their socket as the tee asks for more, so the readers'
+//! back-pressure reaches the connection as with a single GET. Every other range in flight keeps
+//! what arrives before its turn, and each such chunk is charged to one worker-wide budget
+//! (`DOCWORKER_RANGE_BUFFER_BYTES`) before it is kept: when the budget is spent, those ranges stop
+//! reading and TCP holds the rest back. The head range is never charged, so it cannot wait for
+//! bytes that only it would free. The bound `config::memory_bound` counts is the budget plus, per
+//! range in flight, one chunk read and not yet charged and the HTTP client's buffer (the
+//! GetObject is the object's own stream, counted per object as for every object).
 //!
 //! A range that fails (a 5xx the SDK's own retries did not get past, a connection cut midway, a
 //! `Content-Range` or length other than asked for) is asked for again from the byte it reached,
 //! alone, with jittered backoff, up to [`RANGE_ATTEMPTS`] times; then the object fails as
-//! retryable and its message is retried whole.
+//! retryable and its message is retried whole. So is the GetObject's connection, once the object
+//! is read by ranges: the rest of its bytes are asked for as a range.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use backon::{BackoffBuilder, ExponentialBackoff};
 use bytes::Bytes;
-use docworker_shared::ObjectEvent;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -54,9 +66,12 @@ pub const RANGE_ATTEMPTS: usize = 4;
 /// The worker's ranged-read settings and the two limits every ranged read shares.
 #[derive(Debug, Clone)]
 pub struct Ranges {
-    /// Objects of at least this many bytes (by their event) are read by ranges.
+    /// Objects of at least this many bytes may be read by ranges.
     pub threshold: u64,
     pub range_bytes: u64,
+    /// Below this many bytes per second of waiting for it, the GetObject's connection is too
+    /// slow for the hash alone, and the rest of the object is read by ranges.
+    split_below: u64,
     /// Ranges requested and not yet read to their end, across the worker.
     window: Arc<Semaphore>,
     /// Bytes read ahead of their turn and not yet handed to the tee, across the worker.
@@ -71,15 +86,30 @@ impl Ranges {
         Ranges {
             threshold: config.threshold,
             range_bytes: config.range_bytes,
+            split_below: config.split_below,
             window: Arc::new(Semaphore::new(config.window)),
             buffer: Arc::new(Semaphore::new(buffer_bytes)),
         }
     }
 
-    /// Whether the object an event announces is read by ranges.
-    pub fn applies(&self, event: &ObjectEvent) -> bool {
-        event.size.is_some_and(|size| size >= self.threshold)
+    /// Where the GetObject stops and ranges take over, when the GetObject delivered its first
+    /// `offset` bytes (at least a range) in `waited` of waiting for them: at the second range
+    /// boundary past `offset`, so that it has a range's bytes to read while the first ranges wait
+    /// for their first byte. `None`: the connection keeps up, and reads the whole object.
+    fn split(&self, offset: u64, waited: Duration, total: u64) -> Option<u64> {
+        // offset / waited < split_below, in integers.
+        let slow =
+            u128::from(offset) * 1_000_000_000 < u128::from(self.split_below) * waited.as_nanos();
+        let cut = (offset / self.range_bytes + 2).saturating_mul(self.range_bytes);
+        (slow && cut < total).then_some(cut)
     }
+}
+
+/// How fast the GetObject's connection delivers, until it has delivered a range's bytes.
+#[derive(Debug, Default)]
+struct Probe {
+    /// Time spent in the body's reads: waiting for the connection, not for the readers.
+    waited: Duration,
 }
 
 /// Which bytes of which object: every range asks for exactly this object.
@@ -90,7 +120,7 @@ pub struct Pinned {
     pub key: String,
     /// The version read, when the bucket is versioned.
     pub version_id: Option<String>,
-    /// The ETag the HeadObject returned (quoted, as S3 sends it), sent as `If-Match`.
+    /// The ETag the GetObject returned (quoted, as S3 sends it), sent as `If-Match`.
     pub etag: String,
     pub total: u64,
 }
@@ -107,6 +137,8 @@ pub struct Ranged {
     head: watch::Sender<u64>,
     /// How the head range is read now.
     turn: Option<Turn>,
+    /// Until the GetObject has delivered a range's bytes: whether to read the rest by ranges.
+    probe: Option<Probe>,
 }
 
 struct Queued {
@@ -133,14 +165,24 @@ enum Piece {
 }
 
 impl Ranged {
-    pub fn new(pinned: Pinned, ranges: Ranges) -> Ranged {
+    /// Reads `pinned` from the GetObject's `body`, measured until it decides whether ranges
+    /// take over.
+    pub fn new(pinned: Pinned, ranges: Ranges, body: ByteStream) -> Ranged {
+        let pinned = Arc::new(pinned);
+        let total = pinned.total;
+        let whole = RangeReader {
+            body: Some(body),
+            ..RangeReader::new(pinned.clone(), 0, total, None)
+        };
         Ranged {
-            pinned: Arc::new(pinned),
+            pinned,
             ranges,
-            next_start: 0,
+            // Nothing is asked for by ranges unless the probe says so.
+            next_start: total,
             queued: VecDeque::new(),
             head: watch::Sender::new(0),
-            turn: None,
+            turn: Some(Turn::Direct(Box::new(whole))),
+            probe: Some(Probe::default()),
         }
     }
 
@@ -165,7 +207,7 @@ impl Ranged {
                 .min(self.pinned.total);
             self.next_start = end;
             let index = start / self.ranges.range_bytes;
-            let reader = RangeReader::new(self.pinned.clone(), start, end, slot);
+            let reader = RangeReader::new(self.pinned.clone(), start, end, Some(slot));
             let (tx, pieces) = mpsc::unbounded_channel();
             let task = tokio::spawn(
                 read_ahead(
@@ -202,11 +244,29 @@ impl Body for Ranged {
                 },
             };
             match turn {
-                Turn::Direct(reader) => match reader.next().await {
-                    Ok(Some(chunk)) => return Ok(Some(chunk)),
-                    Ok(None) => self.turn = None,
-                    Err(e) => return Err(BodyError::Answered(e)),
-                },
+                Turn::Direct(reader) => {
+                    let asked = Instant::now();
+                    let next = reader.next().await;
+                    if let Some(probe) = &mut self.probe {
+                        probe.waited += asked.elapsed();
+                        if reader.offset >= self.ranges.range_bytes {
+                            let total = self.pinned.total;
+                            if let Some(cut) = self.ranges.split(reader.offset, probe.waited, total)
+                            {
+                                reader.end = cut;
+                                reader.cut = true;
+                                self.next_start = cut;
+                                metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
+                            }
+                            self.probe = None;
+                        }
+                    }
+                    match next {
+                        Ok(Some(chunk)) => return Ok(Some(chunk)),
+                        Ok(None) => self.turn = None,
+                        Err(e) => return Err(BodyError::Answered(e)),
+                    }
+                }
                 Turn::Buffered { queued, got } => match queued.pieces.recv().await {
                     // The permit goes with this return: the chunk is the tee's from here, and
                     // its queues are what bound it now.
@@ -290,6 +350,8 @@ struct RangeReader {
     pinned: Arc<Pinned>,
     offset: u64,
     end: u64,
+    /// Its body runs past `end` (the GetObject, once ranges take over): cut there.
+    cut: bool,
     body: Option<ByteStream>,
     backoff: ExponentialBackoff,
     attempts: usize,
@@ -298,15 +360,21 @@ struct RangeReader {
 }
 
 impl RangeReader {
-    fn new(pinned: Arc<Pinned>, start: u64, end: u64, slot: OwnedSemaphorePermit) -> RangeReader {
+    fn new(
+        pinned: Arc<Pinned>,
+        start: u64,
+        end: u64,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> RangeReader {
         RangeReader {
             pinned,
             offset: start,
             end,
+            cut: false,
             body: None,
             backoff: crate::backoff::bounded(RANGE_ATTEMPTS).build(),
             attempts: 0,
-            _slot: Some(slot),
+            _slot: slot,
         }
     }
 
@@ -327,10 +395,17 @@ impl RangeReader {
                     }
                 },
             };
+            let left = self.end - self.offset;
             let why = match body.try_next().await {
-                Ok(Some(chunk)) if chunk.len() as u64 <= self.end - self.offset => {
+                Ok(Some(chunk)) if chunk.len() as u64 <= left => {
                     self.offset += chunk.len() as u64;
                     return Ok(Some(chunk));
+                }
+                Ok(Some(chunk)) if self.cut => {
+                    // The bytes past the cut are the ranges': closing the connection drops them.
+                    self.body = None;
+                    self.offset = self.end;
+                    return Ok(Some(chunk.slice(..left as usize)));
                 }
                 Ok(Some(_)) => "more bytes than the range asked for".to_owned(),
                 Ok(None) => format!(
@@ -409,4 +484,57 @@ fn gave_up(pinned: &Pinned, offset: u64, attempts: usize, detail: String) -> Pro
 enum Failed {
     Answer(ProcessError),
     Retry(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranges(split_below: u64) -> Ranges {
+        Ranges::new(&RangeConfig {
+            split_below,
+            range_bytes: 8 << 20,
+            ..RangeConfig::DEFAULT
+        })
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_connection_slower_than_the_setting_hands_over_two_range_boundaries_on() {
+        let ranges = ranges(500_000_000);
+        let mib = 1u64 << 20;
+        // 8 MiB in 84 ms of waiting: S3's 100 MB/s.
+        assert_eq!(ranges.split(8 * mib, 84 * MS, 1 << 30), Some(24 * mib));
+        // The chunk that crossed the probe's end ran past it: still two boundaries on.
+        assert_eq!(
+            ranges.split(8 * mib + 300_000, 84 * MS, 1 << 30),
+            Some(24 * mib)
+        );
+        assert_eq!(ranges.split(16 * mib, 84 * MS, 1 << 30), Some(32 * mib));
+        // Just below and just above the rate: 8 MiB in 16.78 ms is 499.9 MB/s.
+        assert_eq!(
+            ranges.split(8 * mib, 16_780 * MS / 1000, 1 << 30),
+            Some(24 * mib)
+        );
+        assert_eq!(ranges.split(8 * mib, 16_770 * MS / 1000, 1 << 30), None);
+    }
+
+    #[test]
+    fn a_connection_that_keeps_up_or_an_object_ending_before_the_cut_is_read_whole() {
+        let mib = 1u64 << 20;
+        // moto's 2.9 GB/s.
+        assert_eq!(ranges(500_000_000).split(8 * mib, 3 * MS, 1 << 30), None);
+        assert_eq!(ranges(500_000_000).split(8 * mib, 84 * MS, 24 * mib), None);
+        assert_eq!(ranges(0).split(8 * mib, 10_000 * MS, 1 << 30), None);
+        // No time waited at all (every byte was already buffered) never splits.
+        assert_eq!(
+            ranges(u64::MAX).split(8 * mib, Duration::ZERO, 1 << 30),
+            None
+        );
+        assert_eq!(
+            ranges(u64::MAX).split(8 * mib, Duration::from_nanos(1), 1 << 30),
+            Some(24 * mib)
+        );
+    }
 }
