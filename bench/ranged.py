@@ -195,6 +195,10 @@ def ceiling(args, url_of, size, n, moto_pid, range_bytes=None):
     }
 
 
+LONG_POLL_S = 20  # the worker's SQS long poll (observe::LONG_POLL_WAIT)
+last_stop = [float("-inf")]  # when the last worker stopped, by time.monotonic()
+
+
 def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_url, moto_pid, serial, proxied=True):
     """One object through a fresh worker (and a fresh proxy when `proxied`)."""
     pace = Pace(args.pace, args.rate_mb_s, args.first_byte_ms, args.upstream) if proxied else None
@@ -215,6 +219,10 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
                 sys.exit("ranged: the worker did not drain the queue within 60 s")
             time.sleep(0.1)
         done_before = worker.count()
+        # A stopped worker's last long poll stays open in moto for its 20 s and takes the next
+        # message, which then comes back only after the visibility timeout (60 s): the next upload
+        # waits for that poll to end.
+        time.sleep(max(0.0, LONG_POLL_S + 1 - (time.monotonic() - last_stop[0])))
         upload_large(bucket, key, body, args.multipart_mib)
         put_returned = time.time()
         load = os.getloadavg()[0]
@@ -240,6 +248,7 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
             time.sleep(0.1)
     finally:
         worker.stop()
+        last_stop[0] = time.monotonic()
         connections = pace.stop() if pace else []
         s3.delete_object(Bucket=bucket, Key=key)
     return {
@@ -392,7 +401,8 @@ def main():
     print(f"openssl speed -evp sha256 (1 core, 64 KiB blocks): {sha256 / 1e9:.2f} GB/s; proxy: {args.rate_mb_s:g} MB/s per connection, "
           f"first byte {args.first_byte_ms} ms after the request; upload: {'one PutObject' if not args.multipart_mib else f'multipart, {args.multipart_mib} MiB parts'}")
     print(f"source: {'private moto, ranged GETs cost the range (bench/moto_ranges)' if moto else 'the stack moto (each GET reads the whole object)'}")
-    print(f"worker: {args.worker}; variants: " + "; ".join(f"{label} {env or '(no added environment)'}" for label, env in variants))
+    shown = (args.direct_variant or [("default", {})]) if args.skip_proxied else variants
+    print(f"worker: {args.worker}; variants: " + "; ".join(f"{label} {env or '(no added environment)'}" for label, env in shown))
     if ceilings:
         print()
         print("Plain client through the proxy: N concurrent curl range GETs of size/N bytes, or N connections taking R-byte ranges in turn")

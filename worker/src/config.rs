@@ -369,8 +369,8 @@ pub struct RangeArgs {
     /// value above DOCWORKER_MAX_OBJECT_BYTES turns ranged reads off.
     #[arg(long, env = "DOCWORKER_RANGED_THRESHOLD_BYTES", default_value_t = RangeConfig::DEFAULT.threshold)]
     pub ranged_threshold_bytes: u64,
-    /// A large object's GetObject is read on by ranges when it delivered its first
-    /// DOCWORKER_RANGE_BYTES slower than this (bytes per second of waiting for the connection):
+    /// A large object's GetObject is read on by ranges when it delivered its first MiB slower
+    /// than this (bytes per second of waiting for the connection):
     /// S3 serves one connection at 85–200 MB/s, a local emulator at over 1 GB/s, one core hashes
     /// SHA-256 at 1.4–2.1 GB/s. 0 reads every object over its one GetObject.
     #[arg(long, env = "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", default_value_t = RangeConfig::DEFAULT.split_below)]

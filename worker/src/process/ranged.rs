@@ -6,11 +6,11 @@
 //! (moto, MinIO on the same host) serves one connection faster than the worker hashes, and moto
 //! reads an object's whole value for every ranged GET, so ranges there only cost. So an object
 //! of at least `DOCWORKER_RANGED_THRESHOLD_BYTES` starts as the one GetObject every object gets,
-//! and its connection is measured over its first `DOCWORKER_RANGE_BYTES`: when it delivered them
-//! slower than `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
+//! and its connection is measured over its first MiB: when it delivered that slower than
+//! `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
 //! `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the worker,
-//! while the GetObject goes on to the first range boundary past the next range (so the hash is
-//! busy while the ranges wait for their first byte). The readers (SHA-256 and every other
+//! while the GetObject goes on to the second range boundary (so the hash is busy while the ranges
+//! wait for their first byte). The readers (SHA-256 and every other
 //! digest, which are sequential) still see one ordered stream. Starting from the GetObject costs
 //! no HeadObject and no request's first-byte wait before the first byte is hashed (on S3 each
 //! request waits 100–200 ms for its first byte). The measure counts only the time spent waiting
@@ -63,6 +63,9 @@ use crate::observe::names;
 /// Attempts per range, the first included, before the object fails as retryable.
 pub const RANGE_ATTEMPTS: usize = 4;
 
+/// See [`Ranges::probe_bytes`].
+const PROBE_BYTES: u64 = 1 << 20;
+
 /// The worker's ranged-read settings and the two limits every ranged read shares.
 #[derive(Debug, Clone)]
 pub struct Ranges {
@@ -92,10 +95,17 @@ impl Ranges {
         }
     }
 
+    /// The GetObject's bytes its rate is measured over: 10 ms at S3's 100 MB/s (several round
+    /// trips), so that ranges are asked for soon after the first byte; a range at most.
+    fn probe_bytes(&self) -> u64 {
+        self.range_bytes.min(PROBE_BYTES)
+    }
+
     /// Where the GetObject stops and ranges take over, when the GetObject delivered its first
-    /// `offset` bytes (at least a range) in `waited` of waiting for them: at the second range
-    /// boundary past `offset`, so that it has a range's bytes to read while the first ranges wait
-    /// for their first byte. `None`: the connection keeps up, and reads the whole object.
+    /// `offset` bytes (at least the probe's) in `waited` of waiting for them: at the second range
+    /// boundary past `offset`, so that it has bytes to read while the first ranges wait for their
+    /// first byte (at 100 MB/s, 8 MiB take 84 ms; S3's first byte 100–200 ms). `None`: the
+    /// connection keeps up, and reads the whole object.
     fn split(&self, offset: u64, waited: Duration, total: u64) -> Option<u64> {
         // offset / waited < split_below, in integers.
         let slow =
@@ -105,7 +115,7 @@ impl Ranges {
     }
 }
 
-/// How fast the GetObject's connection delivers, until it has delivered a range's bytes.
+/// How fast the GetObject's connection delivers, until it has delivered the probe's bytes.
 #[derive(Debug, Default)]
 struct Probe {
     /// Time spent in the body's reads: waiting for the connection, not for the readers.
@@ -137,7 +147,7 @@ pub struct Ranged {
     head: watch::Sender<u64>,
     /// How the head range is read now.
     turn: Option<Turn>,
-    /// Until the GetObject has delivered a range's bytes: whether to read the rest by ranges.
+    /// Until the GetObject has delivered the probe's bytes: whether to read the rest by ranges.
     probe: Option<Probe>,
 }
 
@@ -249,7 +259,7 @@ impl Body for Ranged {
                     let next = reader.next().await;
                     if let Some(probe) = &mut self.probe {
                         probe.waited += asked.elapsed();
-                        if reader.offset >= self.ranges.range_bytes {
+                        if reader.offset >= self.ranges.probe_bytes() {
                             let total = self.pinned.total;
                             if let Some(cut) = self.ranges.split(reader.offset, probe.waited, total)
                             {
@@ -499,42 +509,47 @@ mod tests {
     }
 
     const MS: Duration = Duration::from_millis(1);
+    const US: Duration = Duration::from_micros(1);
 
     #[test]
     fn a_connection_slower_than_the_setting_hands_over_two_range_boundaries_on() {
         let ranges = ranges(500_000_000);
         let mib = 1u64 << 20;
-        // 8 MiB in 84 ms of waiting: S3's 100 MB/s.
-        assert_eq!(ranges.split(8 * mib, 84 * MS, 1 << 30), Some(24 * mib));
+        assert_eq!(ranges.probe_bytes(), mib);
+        // 1 MiB in 10.5 ms of waiting: S3's 100 MB/s.
+        assert_eq!(ranges.split(mib, 10_500 * US, 1 << 30), Some(16 * mib));
         // The chunk that crossed the probe's end ran past it: still two boundaries on.
         assert_eq!(
-            ranges.split(8 * mib + 300_000, 84 * MS, 1 << 30),
-            Some(24 * mib)
+            ranges.split(mib + 300_000, 10_500 * US, 1 << 30),
+            Some(16 * mib)
         );
-        assert_eq!(ranges.split(16 * mib, 84 * MS, 1 << 30), Some(32 * mib));
-        // Just below and just above the rate: 8 MiB in 16.78 ms is 499.9 MB/s.
-        assert_eq!(
-            ranges.split(8 * mib, 16_780 * MS / 1000, 1 << 30),
-            Some(24 * mib)
-        );
-        assert_eq!(ranges.split(8 * mib, 16_770 * MS / 1000, 1 << 30), None);
+        assert_eq!(ranges.split(8 * mib, 84 * MS, 1 << 30), Some(24 * mib));
+        // Just below and just above the rate: 1 MiB in 2.098 ms is 499.8 MB/s.
+        assert_eq!(ranges.split(mib, 2_098 * US, 1 << 30), Some(16 * mib));
+        assert_eq!(ranges.split(mib, 2_096 * US, 1 << 30), None);
     }
 
     #[test]
     fn a_connection_that_keeps_up_or_an_object_ending_before_the_cut_is_read_whole() {
         let mib = 1u64 << 20;
         // moto's 2.9 GB/s.
-        assert_eq!(ranges(500_000_000).split(8 * mib, 3 * MS, 1 << 30), None);
-        assert_eq!(ranges(500_000_000).split(8 * mib, 84 * MS, 24 * mib), None);
-        assert_eq!(ranges(0).split(8 * mib, 10_000 * MS, 1 << 30), None);
+        assert_eq!(ranges(500_000_000).split(mib, 360 * US, 1 << 30), None);
+        assert_eq!(ranges(500_000_000).split(mib, 10 * MS, 16 * mib), None);
+        assert_eq!(ranges(0).split(mib, 10_000 * MS, 1 << 30), None);
         // No time waited at all (every byte was already buffered) never splits.
+        assert_eq!(ranges(u64::MAX).split(mib, Duration::ZERO, 1 << 30), None);
         assert_eq!(
-            ranges(u64::MAX).split(8 * mib, Duration::ZERO, 1 << 30),
-            None
+            ranges(u64::MAX).split(mib, Duration::from_nanos(1), 1 << 30),
+            Some(16 * mib)
         );
-        assert_eq!(
-            ranges(u64::MAX).split(8 * mib, Duration::from_nanos(1), 1 << 30),
-            Some(24 * mib)
-        );
+    }
+
+    #[test]
+    fn the_probe_is_a_range_at_most() {
+        let small = Ranges::new(&RangeConfig {
+            range_bytes: 256 << 10,
+            ..RangeConfig::DEFAULT
+        });
+        assert_eq!(small.probe_bytes(), 256 << 10);
     }
 }
