@@ -353,6 +353,37 @@ async fn a_range_corrupted_in_flight_fails_the_full_object_checksum_and_is_read_
     assert_eq!(reads_of_flipped, 2, "read again, clean, by the retry");
 }
 
+/// A large object read whole over its one GetObject (never split here) is read to its body's
+/// end, where the SDK checks S3's full-object CRC32: bytes corrupted in flight fail the read as
+/// retryable, and the message's next delivery finalizes the object from clean bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_read_whole_and_corrupted_in_flight_fails_the_sdks_check_and_is_read_again()
+{
+    let mut stack = Stack::new("range-whole-flip").await;
+    let key = "reports/whole-flipped.pdf";
+    let bytes = big_pdf(3 * MIB + 5);
+    let proxy = Proxy::start(
+        target(&stack, key),
+        vec![("GET".to_owned(), Fault::Flip(2 * MIB))],
+    )
+    .await;
+    let mut env = ranged(&proxy);
+    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
+    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
+    start(&mut stack, &env);
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert_eq!(proxy.whole_gets().len(), 2, "read again whole, clean");
+    assert_eq!(proxy.ranged(), Vec::new(), "never split");
+    let failed = format!("failed at byte {} after 1 attempts", bytes.len());
+    assert!(
+        stack.worker_log().contains(&failed),
+        "the first read failed at its end, retryable"
+    );
+}
+
 /// A worker reading `reports/changed.pdf` by ranges, with the seventh range's answer held back
 /// until the test has changed the object: `first` is uploaded, `second` is what overwrites it.
 struct Overwrite {

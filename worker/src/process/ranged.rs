@@ -45,6 +45,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -101,25 +102,41 @@ impl Ranges {
         self.range_bytes.min(PROBE_BYTES)
     }
 
-    /// Where the GetObject stops and ranges take over, when the GetObject delivered its first
-    /// `offset` bytes (at least the probe's) in `waited` of waiting for them: at the second range
-    /// boundary past `offset`, so that it has bytes to read while the first ranges wait for their
-    /// first byte (at 100 MB/s, 8 MiB take 84 ms; S3's first byte 100–200 ms). `None`: the
-    /// connection keeps up, and reads the whole object.
-    fn split(&self, offset: u64, waited: Duration, total: u64) -> Option<u64> {
-        // offset / waited < split_below, in integers.
-        let slow =
-            u128::from(offset) * 1_000_000_000 < u128::from(self.split_below) * waited.as_nanos();
+    /// Whether the GetObject's connection is too slow for the hash alone, once the probe can
+    /// tell (`None` until then): it is when the bytes that had to be waited for came slower
+    /// than `split_below`. `0` never splits; `u64::MAX` splits every object at the probe's end,
+    /// whatever the rate.
+    fn slow(&self, probe: &Probe, offset: u64) -> Option<bool> {
+        match self.split_below {
+            0 => Some(false),
+            u64::MAX => (offset >= self.probe_bytes()).then_some(true),
+            below => (probe.bytes >= self.probe_bytes()).then(|| {
+                // bytes / waited < below, in integers.
+                u128::from(probe.bytes) * 1_000_000_000
+                    < u128::from(below) * probe.waited.as_nanos()
+            }),
+        }
+    }
+
+    /// Where the GetObject stops and ranges take over, when it has delivered `offset` bytes: at
+    /// the second range boundary past them, so that it has bytes to read while the first ranges
+    /// wait for their first byte (at 100 MB/s, 8 MiB take 84 ms; S3's first byte 100–200 ms).
+    /// `None` when the object ends before.
+    fn cut(&self, offset: u64, total: u64) -> Option<u64> {
         let cut = (offset / self.range_bytes + 2).saturating_mul(self.range_bytes);
-        (slow && cut < total).then_some(cut)
+        (cut < total).then_some(cut)
     }
 }
 
-/// How fast the GetObject's connection delivers, until it has delivered the probe's bytes.
+/// How fast the GetObject's connection delivers: the bytes of the reads that had to wait for
+/// it, and how long they waited. A read that finds its bytes already there says nothing of the
+/// connection and is not counted: the bytes came while the readers were busy (a slow reader
+/// does not make a fast source look slow) or while the body sat unread, during the part layout's
+/// HeadObjects (a socket's buffer of bytes read at once does not make a slow source look fast).
 #[derive(Debug, Default)]
 struct Probe {
-    /// Time spent in the body's reads: waiting for the connection, not for the readers.
     waited: Duration,
+    bytes: u64,
 }
 
 /// Which bytes of which object: every range asks for exactly this object.
@@ -255,14 +272,24 @@ impl Body for Ranged {
             };
             match turn {
                 Turn::Direct(reader) => {
-                    let asked = Instant::now();
-                    let next = reader.next().await;
+                    let (next, waited) = {
+                        let mut read = std::pin::pin!(reader.next());
+                        match futures::poll!(read.as_mut()) {
+                            Poll::Ready(next) => (next, None),
+                            Poll::Pending => {
+                                let asked = Instant::now();
+                                (read.await, Some(asked.elapsed()))
+                            }
+                        }
+                    };
                     if let Some(probe) = &mut self.probe {
-                        probe.waited += asked.elapsed();
-                        if reader.offset >= self.ranges.probe_bytes() {
-                            let total = self.pinned.total;
-                            if let Some(cut) = self.ranges.split(reader.offset, probe.waited, total)
-                            {
+                        if let (Some(waited), Ok(Some(chunk))) = (waited, &next) {
+                            probe.waited += waited;
+                            probe.bytes += chunk.len() as u64;
+                        }
+                        if let Some(slow) = self.ranges.slow(probe, reader.offset) {
+                            let cut = self.ranges.cut(reader.offset, self.pinned.total);
+                            if let Some(cut) = cut.filter(|_| slow) {
                                 reader.end = cut;
                                 reader.cut = true;
                                 self.next_start = cut;
@@ -391,6 +418,18 @@ impl RangeReader {
     async fn next(&mut self) -> Result<Option<Bytes>, ProcessError> {
         loop {
             if self.offset == self.end {
+                // The GetObject read whole is read to its body's end, where the SDK's checksum
+                // body reports a mismatch of the object's full checksum.
+                if let Some(mut body) = self.body.take()
+                    && let Err(e) = body.try_next().await
+                {
+                    return Err(gave_up(
+                        &self.pinned,
+                        self.offset,
+                        self.attempts + 1,
+                        sdk_error(&e),
+                    ));
+                }
                 self._slot = None;
                 return Ok(None);
             }
@@ -511,37 +550,53 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
     const US: Duration = Duration::from_micros(1);
 
+    fn probe(bytes: u64, waited: Duration) -> Probe {
+        Probe { waited, bytes }
+    }
+
     #[test]
     fn a_connection_slower_than_the_setting_hands_over_two_range_boundaries_on() {
         let ranges = ranges(500_000_000);
         let mib = 1u64 << 20;
         assert_eq!(ranges.probe_bytes(), mib);
-        // 1 MiB in 10.5 ms of waiting: S3's 100 MB/s.
-        assert_eq!(ranges.split(mib, 10_500 * US, 1 << 30), Some(16 * mib));
+        // 1 MiB waited for in 10.5 ms: S3's 100 MB/s.
+        assert_eq!(ranges.slow(&probe(mib, 10_500 * US), mib), Some(true));
+        assert_eq!(ranges.cut(mib, 1 << 30), Some(16 * mib));
         // The chunk that crossed the probe's end ran past it: still two boundaries on.
-        assert_eq!(
-            ranges.split(mib + 300_000, 10_500 * US, 1 << 30),
-            Some(16 * mib)
-        );
-        assert_eq!(ranges.split(8 * mib, 84 * MS, 1 << 30), Some(24 * mib));
+        assert_eq!(ranges.cut(mib + 300_000, 1 << 30), Some(16 * mib));
+        // 5 MiB had come while the body sat unread: the cut counts from where it is.
+        assert_eq!(ranges.cut(6 * mib, 1 << 30), Some(16 * mib));
+        assert_eq!(ranges.cut(8 * mib, 1 << 30), Some(24 * mib));
         // Just below and just above the rate: 1 MiB in 2.098 ms is 499.8 MB/s.
-        assert_eq!(ranges.split(mib, 2_098 * US, 1 << 30), Some(16 * mib));
-        assert_eq!(ranges.split(mib, 2_096 * US, 1 << 30), None);
+        assert_eq!(ranges.slow(&probe(mib, 2_098 * US), mib), Some(true));
+        assert_eq!(ranges.slow(&probe(mib, 2_096 * US), mib), Some(false));
     }
 
     #[test]
-    fn a_connection_that_keeps_up_or_an_object_ending_before_the_cut_is_read_whole() {
+    fn only_bytes_waited_for_decide() {
+        let ranges = ranges(500_000_000);
         let mib = 1u64 << 20;
+        // 6 MiB read, all of them already there: nothing known of the connection yet.
+        assert_eq!(ranges.slow(&probe(0, Duration::ZERO), 6 * mib), None);
+        assert_eq!(ranges.slow(&probe(mib - 1, 10 * MS), 6 * mib), None);
         // moto's 2.9 GB/s.
-        assert_eq!(ranges(500_000_000).split(mib, 360 * US, 1 << 30), None);
-        assert_eq!(ranges(500_000_000).split(mib, 10 * MS, 16 * mib), None);
-        assert_eq!(ranges(0).split(mib, 10_000 * MS, 1 << 30), None);
-        // No time waited at all (every byte was already buffered) never splits.
-        assert_eq!(ranges(u64::MAX).split(mib, Duration::ZERO, 1 << 30), None);
-        assert_eq!(
-            ranges(u64::MAX).split(mib, Duration::from_nanos(1), 1 << 30),
-            Some(16 * mib)
-        );
+        assert_eq!(ranges.slow(&probe(mib, 360 * US), 7 * mib), Some(false));
+    }
+
+    #[test]
+    fn the_settings_ends_never_and_always_split() {
+        let mib = 1u64 << 20;
+        assert_eq!(ranges(0).slow(&probe(0, Duration::ZERO), 0), Some(false));
+        let always = ranges(u64::MAX);
+        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib - 1), None);
+        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib), Some(true));
+    }
+
+    #[test]
+    fn an_object_ending_before_the_cut_is_read_whole() {
+        let mib = 1u64 << 20;
+        assert_eq!(ranges(500_000_000).cut(mib, 16 * mib), None);
+        assert_eq!(ranges(500_000_000).cut(mib, 16 * mib + 1), Some(16 * mib));
     }
 
     #[test]
