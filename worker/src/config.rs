@@ -369,10 +369,11 @@ pub struct RangeArgs {
     /// value above DOCWORKER_MAX_OBJECT_BYTES turns ranged reads off.
     #[arg(long, env = "DOCWORKER_RANGED_THRESHOLD_BYTES", default_value_t = RangeConfig::DEFAULT.threshold)]
     pub ranged_threshold_bytes: u64,
-    /// A large object's GetObject is read on by ranges when it delivered its first MiB slower
-    /// than this (bytes per second of waiting for the connection):
+    /// A large object's GetObject is read on by ranges when the first MiB it had to wait for
+    /// came slower than this (bytes per second of waiting for the connection):
     /// S3 serves one connection at 85–200 MB/s, a local emulator at over 1 GB/s, one core hashes
-    /// SHA-256 at 1.4–2.1 GB/s. 0 reads every object over its one GetObject.
+    /// SHA-256 at 1.4–2.1 GB/s. 0 reads every object over its one GetObject; u64::MAX splits
+    /// every one.
     #[arg(long, env = "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", default_value_t = RangeConfig::DEFAULT.split_below)]
     pub ranged_below_bytes_per_sec: u64,
     /// The bytes one ranged GET asks for.
