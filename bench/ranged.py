@@ -195,15 +195,21 @@ def ceiling(args, url_of, size, n, moto_pid, range_bytes=None):
     }
 
 
+LONG_POLL_S = 20  # the worker's SQS long poll (observe::LONG_POLL_WAIT)
+last_stop = [float("-inf")]  # when the last worker stopped, by time.monotonic()
+
+
 def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_url, moto_pid, serial, proxied=True):
     """One object through a fresh worker (and a fresh proxy when `proxied`)."""
     pace = Pace(args.pace, args.rate_mb_s, args.first_byte_ms, args.upstream) if proxied else None
     log_path = os.path.join(tempfile.mkdtemp(prefix="docworker-ranged-"), "docworker.log")
+    extra_env = dict(extra_env)
+    binary = extra_env.pop("WORKER", args.worker)
     env = large_object_env(database_url, queue_url, size, "info,docworker=debug", **extra_env)
     if pace:
         env["AWS_ENDPOINT_URL_S3"] = pace.url
     key = f"medical/ranged/{serial:03d}-large.dcm"
-    worker = Process("docworker", [args.worker, "run", "--no-migrate"], env, log_path, database_url, bucket, "documents", "status = 'finalized'")
+    worker = Process("docworker", [binary, "run", "--no-migrate"], env, log_path, database_url, bucket, "documents", "status = 'finalized'")
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
     try:
         deadline = time.monotonic() + 60
@@ -213,6 +219,10 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
                 sys.exit("ranged: the worker did not drain the queue within 60 s")
             time.sleep(0.1)
         done_before = worker.count()
+        # A stopped worker's last long poll stays open in moto for its 20 s and takes the next
+        # message, which then comes back only after the visibility timeout (60 s): the next upload
+        # waits for that poll to end.
+        time.sleep(max(0.0, LONG_POLL_S + 1 - (time.monotonic() - last_stop[0])))
         upload_large(bucket, key, body, args.multipart_mib)
         put_returned = time.time()
         load = os.getloadavg()[0]
@@ -238,6 +248,7 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
             time.sleep(0.1)
     finally:
         worker.stop()
+        last_stop[0] = time.monotonic()
         connections = pace.stop() if pace else []
         s3.delete_object(Bucket=bucket, Key=key)
     return {
@@ -301,14 +312,16 @@ def main():
     parser.add_argument("--sizes-mib", default="256,1024")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--connections", default="1,8", help="connection counts for the plain-client ceiling")
-    parser.add_argument("--variant", action="append", type=parse_variant, help="LABEL=ENV=VALUE,... (default: one variant, 'default', no added environment)")
+    parser.add_argument("--variant", action="append", type=parse_variant,
+                        help="LABEL=ENV=VALUE,... (default: one variant, 'default', no added environment); WORKER=PATH runs that binary instead of --worker")
     parser.add_argument("--worker", help="a docworker binary (default: target/release/docworker, built here)")
     parser.add_argument("--pace", help="a docworker-pace binary (default: target/release/docworker-pace, built here)")
     parser.add_argument("--rate-mb-s", type=float, default=100.0)
     parser.add_argument("--first-byte-ms", type=int, default=150)
     parser.add_argument("--multipart-mib", type=int, default=0, help="upload in parts of this size (0: one PutObject)")
     parser.add_argument("--direct", type=int, default=0, help="pairs of unproxied 256 MiB runs: worker event to row vs curl")
-    parser.add_argument("--direct-variant", type=parse_variant, default=("default", {}))
+    parser.add_argument("--direct-variant", action="append", type=parse_variant,
+                        help="as --variant, for the --direct pairs: each pair runs curl, then every direct variant (default: one, 'default')")
     parser.add_argument("--skip-proxied", action="store_true", help="only the --direct pairs")
     parser.add_argument("--no-worker", action="store_true", help="only the plain-client ceilings (the proxy check)")
     parser.add_argument("--ranged-ceilings", default="8:8", help="MIB:N,...: plain-client ceilings with N connections taking MIB-sized ranges in turn")
@@ -364,14 +377,14 @@ def main():
             body = large_dicom(size)
             s3.put_object(Bucket=bucket, Key="ceiling/large.dcm", Body=body)
             url = presigned(os.environ["AWS_ENDPOINT_URL"], bucket, "ceiling/large.dcm")
-            label, env = args.direct_variant
             for _ in range(args.direct):
-                load = os.getloadavg()[0]
-                total, first = curl_direct(url)
-                serial += 1
-                run = worker_run(args, label, env, size, body, bucket, queue_url, database_url, moto_pid, serial, proxied=False)
-                direct.append({"curl": total, "curl_first": first, "curl_load": load, **run})
-                print(f"direct: curl {total:.2f} s, worker row after {run['event_to_row']:.2f} s", file=sys.stderr)
+                for label, env in args.direct_variant or [("default", {})]:
+                    load = os.getloadavg()[0]
+                    total, first = curl_direct(url)
+                    serial += 1
+                    run = worker_run(args, label, env, size, body, bucket, queue_url, database_url, moto_pid, serial, proxied=False)
+                    direct.append({"curl": total, "curl_first": first, "curl_load": load, **run})
+                    print(f"direct {label}: curl {total:.2f} s, worker row after {run['event_to_row']:.2f} s", file=sys.stderr)
             s3.delete_object(Bucket=bucket, Key="ceiling/large.dcm")
     finally:
         sqs = boto3.client("sqs")
@@ -388,7 +401,8 @@ def main():
     print(f"openssl speed -evp sha256 (1 core, 64 KiB blocks): {sha256 / 1e9:.2f} GB/s; proxy: {args.rate_mb_s:g} MB/s per connection, "
           f"first byte {args.first_byte_ms} ms after the request; upload: {'one PutObject' if not args.multipart_mib else f'multipart, {args.multipart_mib} MiB parts'}")
     print(f"source: {'private moto, ranged GETs cost the range (bench/moto_ranges)' if moto else 'the stack moto (each GET reads the whole object)'}")
-    print(f"worker: {args.worker}; variants: " + "; ".join(f"{label} {env or '(no added environment)'}" for label, env in variants))
+    shown = (args.direct_variant or [("default", {})]) if args.skip_proxied else variants
+    print(f"worker: {args.worker}; variants: " + "; ".join(f"{label} {env or '(no added environment)'}" for label, env in shown))
     if ceilings:
         print()
         print("Plain client through the proxy: N concurrent curl range GETs of size/N bytes, or N connections taking R-byte ranges in turn")
@@ -420,19 +434,19 @@ def main():
         print("sha256 identical across variants per size: " + ", ".join(f"{s >> 20} MiB {len(h) == 1}" for s, h in hashes.items()))
     if direct:
         print()
-        print(f"Without the proxy, 256 MiB, worker variant {args.direct_variant[0]} vs a plain streamed GET (curl) from moto, alternated")
+        print("Without the proxy, 256 MiB, each worker variant after its own plain streamed GET (curl) from moto, alternated")
         print()
-        print("| pair | load | curl total s (first byte s) | worker put to row s | worker duration s (first byte, streaming) | curl / put-to-row | curl / duration | CPU s | peak RSS MiB |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| run | variant | load | curl total s (first byte s) | worker put to row s | worker duration s (first byte, streaming) | curl / put-to-row | curl / duration | CPU s | peak RSS MiB |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for i, d in enumerate(direct, start=1):
             print(
-                f"| {i} | {d['curl_load']:.2f} | {d['curl']:.2f} ({d['curl_first']:.2f}) | {d['event_to_row']:.2f} | {d['duration']:.2f} ({d['fetch']:.2f}, {d['stream']:.2f}) | "
+                f"| {i} | {d['label']} | {d['curl_load']:.2f} | {d['curl']:.2f} ({d['curl_first']:.2f}) | {d['event_to_row']:.2f} | {d['duration']:.2f} ({d['fetch']:.2f}, {d['stream']:.2f}) | "
                 f"{d['curl'] / d['event_to_row']:.2f} | {d['curl'] / d['duration']:.2f} | {d['cpu']:.2f} | {d['rss']:.1f} |"
             )
         print()
         print("Where the time went (seconds after put_object returned, from the worker's debug log; row = documents.processed_at)")
         print()
-        print("| pair | message received | processing starts | first byte | last byte | row committed | settled (tagged) |")
+        print("| run | message received | processing starts | first byte | last byte | row committed | settled (tagged) |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
         for i, d in enumerate(direct, start=1):
             t = d["timeline"]

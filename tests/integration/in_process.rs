@@ -146,10 +146,12 @@ async fn in_process_a_reader_added_in_a_test_reads_the_whole_s3_body_whole_or_by
         read_through_the_tee(&stack.s3, &event, &whole).await,
         (bytes.clone(), bytes.len() as u64)
     );
-    // 46 ranges of 64 KiB (the last short), 5 in flight, 2 of them ahead of their turn at most:
-    // handed on in order whatever order they arrive in.
+    // The GetObject hands over after its first ranges, then up to 43 ranges of 64 KiB (the last
+    // short), 5 in flight, 2 of them ahead of their turn at most: handed on in order whatever
+    // order they arrive in.
     let ranged = Ranges::new(&RangeConfig {
         threshold: 1,
+        split_below: u64::MAX,
         range_bytes: 64 << 10,
         window: 5,
         buffer_bytes: 128 << 10,

@@ -1,7 +1,8 @@
 //! An HTTP/1.1 proxy between the worker and moto that faults the ranged GETs of one object: a
 //! status instead of the answer, a body cut midway, or an answer held back until the test lets
 //! it go (to change the object between two ranges). A fault is keyed by the `Range` it answers
-//! (ranges are asked for concurrently, so their order of arrival is not theirs) and fires once.
+//! (ranges are asked for concurrently, so their order of arrival is not theirs), or by `GET`
+//! for a GetObject of the whole object, and fires once.
 //! Every request is forwarded on a connection of its own to moto, which closes each after its
 //! answer anyway; every GET of the target is logged with its query, its `Range` and the status
 //! the client got.
@@ -126,7 +127,7 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
             }
             (None, true) => {
                 shared.whole_gets.lock().unwrap().push(query.to_owned());
-                (None, None)
+                (shared.faults.lock().unwrap().remove("GET"), None)
             }
             _ => (None, None),
         };

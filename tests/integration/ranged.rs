@@ -1,7 +1,11 @@
 //! Ranged reads of large objects, by the real worker against moto through a proxy that faults
 //! single ranges (`proxy.rs`). The threshold and the range size are lowered so that objects of a
-//! few MiB are read as a dozen ranges: stock moto reads an object's whole value for every ranged
-//! GET (docs/performance.md §10), which makes ranges of large objects slow here, not on S3.
+//! few MiB are read as a dozen ranges, and the rate below which the GetObject hands over to ranges
+//! is raised so that it always does: moto serves one connection faster than any S3 connection,
+//! and reads an object's whole value for every ranged GET (docs/performance.md §10), which makes
+//! ranges of large objects slow here, not on S3. The GetObject reads at least its first range
+//! and the next one before ranges take over (three or four ranges of 256 KiB, as its chunks
+//! fall), so the faults are set on ranges from the seventh on.
 
 use std::sync::Arc;
 
@@ -14,11 +18,13 @@ use crate::proxy::{Fault, Proxy};
 
 const RANGE: usize = 256 << 10;
 
-/// Objects from 1 MiB read in 256 KiB ranges, four in flight, two ranges' worth read ahead.
+/// Objects from 1 MiB read in 256 KiB ranges, four in flight, two ranges' worth read ahead,
+/// however fast the GetObject's connection.
 fn ranged(proxy: &Proxy) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
         ("DOCWORKER_RANGED_THRESHOLD_BYTES", MIB.to_string()),
+        ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", u64::MAX.to_string()),
         ("DOCWORKER_RANGE_BYTES", RANGE.to_string()),
         ("DOCWORKER_RANGE_WINDOW", "4".into()),
         ("DOCWORKER_RANGE_BUFFER_BYTES", (2 * RANGE).to_string()),
@@ -41,6 +47,34 @@ fn start_of(range: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .expect("bytes=a-b")
+}
+
+/// The ranges asked for by the `Range` they asked for, with the statuses they got, in order.
+fn statuses(proxy: &Proxy, range: &str) -> Vec<u16> {
+    proxy
+        .ranged()
+        .iter()
+        .filter(|r| r.range == range)
+        .map(|r| r.status)
+        .collect()
+}
+
+/// The index of the first range asked for from a range boundary: where the GetObject handed over
+/// (a range resumed from a cut connection starts elsewhere).
+fn handed_over_at(proxy: &Proxy) -> usize {
+    let cut = proxy
+        .ranged()
+        .iter()
+        .map(|r| start_of(&r.range))
+        .filter(|start| start % RANGE as u64 == 0)
+        .min()
+        .expect("ranges were asked for");
+    let at = cut as usize / RANGE;
+    assert!(
+        (3..=4).contains(&at),
+        "the GetObject read its probe and one range more: handed over at range {at}"
+    );
+    at
 }
 
 /// Every range of `len` bytes, in order, as `Range` headers.
@@ -105,18 +139,28 @@ async fn an_object_read_by_ranges_finalizes_with_the_same_sha256_and_integrity_a
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        assert_eq!(proxy.whole_gets().len(), reads, "{:?}", proxy.whole_gets());
         if by_ranges {
-            assert_eq!(proxy.whole_gets(), Vec::<String>::new(), "no whole GET");
-            let mut seen: Vec<String> = proxy.ranged().into_iter().map(|r| r.range).collect();
-            seen.sort_by_key(|range| start_of(range));
-            let mut expected: Vec<String> = ranges_of(multi.len())
-                .into_iter()
-                .flat_map(|range| std::iter::repeat_n(range, reads))
-                .collect();
-            expected.sort_by_key(|range| start_of(range));
-            assert_eq!(seen, expected, "each range once per read");
+            // Each read hands over where its own GetObject's chunks fell, at range 3 or 4.
+            let every = ranges_of(multi.len());
+            let seen = proxy.ranged();
+            assert!(
+                seen.iter()
+                    .all(|r| every.contains(&r.range) && r.status == 206)
+            );
+            for (i, range) in every.iter().enumerate() {
+                let asked = statuses(&proxy, range).len();
+                let expected = match i {
+                    0..3 => 0..=0,
+                    3 => 0..=reads,
+                    _ => reads..=reads,
+                };
+                assert!(
+                    expected.contains(&asked),
+                    "{range}: asked for {asked} times"
+                );
+            }
         } else {
-            assert_eq!(proxy.whole_gets().len(), reads, "{:?}", proxy.whole_gets());
             assert!(proxy.ranged().is_empty());
         }
         for key in [key_single, key_multi] {
@@ -127,16 +171,19 @@ async fn an_object_read_by_ranges_finalizes_with_the_same_sha256_and_integrity_a
     assert_eq!(rows[..2], rows[2..], "whole and ranged reads agree");
 }
 
-/// One range's connection is cut midway and another answers 500: each is asked for again on its
-/// own (the cut one from the byte it reached), and the object finalizes with its own digest.
+/// The GetObject's connection is cut before ranges take over, one range's connection is cut
+/// midway and another answers 500: each is asked for again on its own, from the byte it reached
+/// (the GetObject's rest as a range, pinned like the others), and the object finalizes with its
+/// own digest.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_range_that_fails_midway_is_retried_alone() {
     let mut stack = Stack::new("range-retry").await;
     let key = "reports/retried.pdf";
     let bytes = big_pdf(3 * MIB + 100);
     let every = ranges_of(bytes.len());
-    let (cut, failed) = (every[2].clone(), every[5].clone());
+    let (cut, failed) = (every[6].clone(), every[8].clone());
     let faults = vec![
+        ("GET".to_owned(), Fault::Cut(1000)),
         (cut.clone(), Fault::Cut(1000)),
         (failed.clone(), Fault::Status(500)),
     ];
@@ -153,36 +200,84 @@ async fn a_range_that_fails_midway_is_retried_alone() {
         .expect("PutObject");
     finalized_as(&stack, key, &bytes, "md5-etag:s3").await;
 
-    let seen = proxy.ranged();
-    let statuses = |range: &str| -> Vec<u16> {
-        seen.iter()
-            .filter(|r| r.range == range)
-            .map(|r| r.status)
-            .collect()
-    };
-    let resumed = format!("bytes={}-{}", 2 * RANGE + 1000, 3 * RANGE - 1);
+    assert_eq!(proxy.whole_gets().len(), 1, "one GetObject");
+    let rest = format!("bytes=1000-{}", bytes.len() - 1);
     assert_eq!(
-        statuses(&cut),
+        statuses(&proxy, &rest),
+        [206],
+        "the GetObject, cut, resumed from its 1000th byte"
+    );
+    let resumed = format!("bytes={}-{}", 6 * RANGE + 1000, 7 * RANGE - 1);
+    assert_eq!(
+        statuses(&proxy, &cut),
         [206],
         "the cut range was answered, then cut"
     );
     assert_eq!(
-        statuses(&resumed),
+        statuses(&proxy, &resumed),
         [206],
         "and resumed from its 1000th byte"
     );
     assert_eq!(
-        statuses(&failed),
+        statuses(&proxy, &failed),
         [500, 206],
         "the range answered 500, asked again"
     );
-    for range in &every {
+    let at = handed_over_at(&proxy);
+    for (i, range) in every.iter().enumerate() {
         if *range != cut && *range != failed {
-            assert_eq!(statuses(range), [206], "{range}: asked for once");
+            let once: &[u16] = if i < at { &[] } else { &[206] };
+            assert_eq!(statuses(&proxy, range), once, "{range}");
         }
     }
-    assert_eq!(seen.len(), every.len() + 2, "no other request: {seen:?}");
-    assert_eq!(proxy.whole_gets(), Vec::<String>::new());
+    let seen = proxy.ranged();
+    assert_eq!(
+        seen.len(),
+        every.len() - at + 3,
+        "no other request: {seen:?}"
+    );
+}
+
+/// A large object whose GetObject keeps up (here: a rate of 0 below which to hand over) is read
+/// over that one connection, measured and never split.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_whose_connection_keeps_up_is_read_over_its_one_get() {
+    let mut stack = Stack::new("range-keeps-up").await;
+    let key = "reports/fast.pdf";
+    let bytes = big_pdf(3 * MIB + 1);
+    let proxy = Proxy::start(target(&stack, key), vec![]).await;
+    let mut env = ranged(&proxy);
+    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
+    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
+    start(&mut stack, &env);
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    // CRC32 is checked twice here: by the SDK over the whole body, and by docworker, which
+    // cannot know at the start that no range will be needed.
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert_eq!(proxy.whole_gets().len(), 1);
+    assert_eq!(proxy.ranged(), Vec::new(), "no range asked for");
+    let (_, metrics) = stack.http_get("/metrics").await;
+    assert!(
+        metrics.contains("docworker_s3_ranged_objects_total 0"),
+        "not counted as ranged: {metrics}"
+    );
+}
+
+fn hold() -> (Arc<Notify>, Arc<Notify>, Fault) {
+    let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let fault = Fault::Hold {
+        held: held.clone(),
+        release: release.clone(),
+    };
+    (held, release, fault)
+}
+
+async fn notified(notify: &Notify, what: &str) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), notify.notified())
+        .await
+        .unwrap_or_else(|_| panic!("{what} was never asked for"));
 }
 
 /// A 256 MiB DICOM object read in 16 MiB ranges, eight in flight, with a read-ahead budget of
@@ -201,6 +296,7 @@ async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
         &mut stack,
         &[
             ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
+            ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", u64::MAX.to_string()),
             ("DOCWORKER_RANGE_BYTES", range.to_string()),
             ("DOCWORKER_RANGE_WINDOW", window.to_string()),
             ("DOCWORKER_RANGE_BUFFER_BYTES", budget.to_string()),
@@ -212,8 +308,10 @@ async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
     let row = stack.wait_settled(key).await;
     assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
     assert_eq!(row.sha256.as_deref(), Some(sha256.as_str()));
-    assert_eq!(proxy.ranged().len() as u64, len.div_ceil(range));
-    assert!(proxy.whole_gets().is_empty());
+    // The GetObject measures its first MiB and reads on to the second range boundary (a chunk
+    // is far smaller than the 15 MiB left to the first).
+    assert_eq!(proxy.whole_gets().len(), 1);
+    assert_eq!(proxy.ranged().len() as u64, len.div_ceil(range) - 2);
     let peak = stack.worker_peak_rss();
     let allowed = (64 << 20) + budget + window * PER_RANGE_BYTES;
     assert!(
@@ -234,7 +332,7 @@ async fn a_range_corrupted_in_flight_fails_the_full_object_checksum_and_is_read_
     let mut stack = Stack::new("range-flip").await;
     let key = "reports/flipped.pdf";
     let bytes = big_pdf(3 * MIB + 5);
-    let flipped = ranges_of(bytes.len())[4].clone();
+    let flipped = ranges_of(bytes.len())[6].clone();
     let proxy = Proxy::start(
         target(&stack, key),
         vec![(flipped.clone(), Fault::Flip(777))],
@@ -255,7 +353,38 @@ async fn a_range_corrupted_in_flight_fails_the_full_object_checksum_and_is_read_
     assert_eq!(reads_of_flipped, 2, "read again, clean, by the retry");
 }
 
-/// A worker reading `reports/changed.pdf` by ranges, with the third range's answer held back
+/// A large object read whole over its one GetObject (never split here) is read to its body's
+/// end, where the SDK checks S3's full-object CRC32: bytes corrupted in flight fail the read as
+/// retryable, and the message's next delivery finalizes the object from clean bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_read_whole_and_corrupted_in_flight_fails_the_sdks_check_and_is_read_again()
+{
+    let mut stack = Stack::new("range-whole-flip").await;
+    let key = "reports/whole-flipped.pdf";
+    let bytes = big_pdf(3 * MIB + 5);
+    let proxy = Proxy::start(
+        target(&stack, key),
+        vec![("GET".to_owned(), Fault::Flip(2 * MIB))],
+    )
+    .await;
+    let mut env = ranged(&proxy);
+    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
+    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
+    start(&mut stack, &env);
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert_eq!(proxy.whole_gets().len(), 2, "read again whole, clean");
+    assert_eq!(proxy.ranged(), Vec::new(), "never split");
+    let failed = format!("failed at byte {} after 1 attempts", bytes.len());
+    assert!(
+        stack.worker_log().contains(&failed),
+        "the first read failed at its end, retryable"
+    );
+}
+
+/// A worker reading `reports/changed.pdf` by ranges, with the seventh range's answer held back
 /// until the test has changed the object: `first` is uploaded, `second` is what overwrites it.
 struct Overwrite {
     stack: Stack,
@@ -279,13 +408,9 @@ impl Overwrite {
             stack.enable_versioning().await;
         }
         let key = "reports/changed.pdf";
-        let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let hold = Fault::Hold {
-            held: held.clone(),
-            release: release.clone(),
-        };
-        let third = ranges_of(3 * MIB)[2].clone();
-        let proxy = Proxy::start(target(&stack, key), vec![(third, hold)]).await;
+        let (held, release, hold) = hold();
+        let seventh = ranges_of(3 * MIB)[6].clone();
+        let proxy = Proxy::start(target(&stack, key), vec![(seventh, hold)]).await;
         start(&mut stack, &ranged(&proxy));
         let first = big_pdf(3 * MIB);
         let mut second = first.clone();
@@ -302,7 +427,7 @@ impl Overwrite {
     }
 
     /// Uploads `first` and sends its event (with its version id when there is one), overwrites
-    /// it with `second` while the third range is held, then lets the range go. Returns the
+    /// it with `second` while the seventh range is held, then lets the range go. Returns the
     /// uploads' ETags and version ids.
     async fn overwrite_while_read(&self) -> [(String, Option<String>); 2] {
         let put = |bytes: &[u8]| {
@@ -324,9 +449,7 @@ impl Overwrite {
             event["Records"][0]["s3"]["object"]["versionId"] = version.clone().into();
         }
         self.stack.send(&event.to_string()).await;
-        tokio::time::timeout(std::time::Duration::from_secs(60), self.held.notified())
-            .await
-            .expect("the third range was never asked for");
+        notified(&self.held, "the seventh range").await;
         let second = put(&self.second).await;
         self.release.notify_one();
         [first, second]
@@ -378,10 +501,17 @@ async fn on_a_versioned_bucket_every_range_reads_the_announced_version() {
         Some(sha256_hex(&test.first).as_str())
     );
     let seen = test.proxy.ranged();
-    assert_eq!(seen.len(), ranges_of(3 * MIB).len(), "{seen:?}");
+    let at = handed_over_at(&test.proxy);
+    assert_eq!(seen.len(), ranges_of(3 * MIB).len() - at, "{seen:?}");
+    let pinned = format!("versionId={version}");
     assert!(
         seen.iter()
-            .all(|r| r.status == 206 && r.query.contains(&format!("versionId={version}"))),
+            .all(|r| r.status == 206 && r.query.contains(&pinned)),
         "every range pinned to the announced version: {seen:?}"
+    );
+    let whole = test.proxy.whole_gets();
+    assert!(
+        whole.len() == 1 && whole[0].contains(&pinned),
+        "so is the GetObject: {whole:?}"
     );
 }

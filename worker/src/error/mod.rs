@@ -31,9 +31,10 @@ pub enum ProcessError {
         bytes: u64,
         source: BoxError,
     },
-    /// A range of a ranged read failed every attempt (see `process::ranged`): retried whole.
+    /// A range of a ranged read failed every attempt, or a large object's GetObject failed at
+    /// its end (see `process::ranged`): retried whole.
     #[error(
-        "reading s3://{bucket}/{key} by ranges failed at byte {offset} after {attempts} attempts: {detail}"
+        "reading s3://{bucket}/{key} failed at byte {offset} after {attempts} attempts: {detail}"
     )]
     Range {
         bucket: String,

@@ -37,6 +37,7 @@ pub mod names {
     pub const REJECTIONS: &str = "docworker_rejections_total";
     pub const RETRIES: &str = "docworker_retries_total";
     pub const BYTES_STREAMED: &str = "docworker_bytes_streamed_total";
+    pub const S3_RANGED_OBJECTS: &str = "docworker_s3_ranged_objects_total";
     pub const S3_RANGE_REQUESTS: &str = "docworker_s3_range_requests_total";
     pub const S3_RANGE_RETRIES: &str = "docworker_s3_range_retries_total";
     pub const PROCESSING_SECONDS: &str = "docworker_processing_seconds";
@@ -133,6 +134,11 @@ fn describe() {
         "Ranged GetObject requests of large objects read by ranges, retries included"
     );
     describe_counter!(
+        names::S3_RANGED_OBJECTS,
+        Unit::Count,
+        "Large objects whose GetObject delivered slower than DOCWORKER_RANGED_BELOW_BYTES_PER_SEC, read on by ranges"
+    );
+    describe_counter!(
         names::S3_RANGE_RETRIES,
         Unit::Count,
         "Ranges asked for again after a failed request or a cut connection"
@@ -224,6 +230,7 @@ fn start_at_zero(outcomes: &[&'static str]) {
         names::MESSAGES_DELETED,
         names::MESSAGES_REQUEUED,
         names::BYTES_STREAMED,
+        names::S3_RANGED_OBJECTS,
         names::S3_RANGE_REQUESTS,
         names::S3_RANGE_RETRIES,
         names::STUDIES_COMPLETED,

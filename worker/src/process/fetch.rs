@@ -124,8 +124,7 @@ impl<T> Fetched<T> {
     }
 }
 
-/// Metadata only: used when the event already says the object is too large to download, and
-/// before a ranged read.
+/// Metadata only: used when the event already says the object is too large to download.
 pub async fn head(
     s3: &aws_sdk_s3::Client,
     event: &ObjectEvent,
@@ -160,35 +159,41 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
         .map(|etag| format!("\"{}\"", etag.trim_matches('"')))
 }
 
-/// Opens the object's body: one GetObject, or a HeadObject and ranges for an object of at least
-/// the ranged threshold. With checksum mode enabled, S3 returns the object's full checksum; the
-/// SDK validates it as a whole body streams, failing the stream on a mismatch, and docworker
-/// computes it for a ranged read (`readers::full`).
+/// Opens the object's body: one GetObject, measured as it is read when the object is of at least
+/// the ranged threshold, and read on by ranges if its connection proves slow. With checksum mode
+/// enabled, S3 returns the object's full checksum; the SDK validates it as a whole body streams,
+/// failing the stream on a mismatch, and docworker computes it for an object that may be read by
+/// ranges (`readers::full`).
 pub async fn open(
     s3: &aws_sdk_s3::Client,
     event: &ObjectEvent,
     ranges: &Ranges,
 ) -> Result<Fetched<Opened>, ProcessError> {
-    if !ranges.applies(event) {
-        return Fetched::of(get_object(s3, event).await);
-    }
-    let head = match Fetched::of(head_object(s3, event).await)?.found() {
-        Ok(head) => head,
+    let (head, body) = match Fetched::of(get_object(s3, event).await)?.found() {
+        Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
-    let pinned = Pinned {
-        s3: s3.clone(),
-        bucket: event.bucket.clone(),
-        key: event.key.clone(),
-        version_id: event.version_id.clone(),
-        etag: head.etag.clone().unwrap_or_default(),
-        total: head.content_length,
+    let body = match &head.etag {
+        Some(etag) if head.content_length >= ranges.threshold => {
+            let pinned = Pinned {
+                s3: s3.clone(),
+                bucket: event.bucket.clone(),
+                key: event.key.clone(),
+                version_id: event.version_id.clone(),
+                etag: etag.clone(),
+                total: head.content_length,
+            };
+            Source::Ranges(Box::new(Ranged::new(pinned, ranges.clone(), body)))
+        }
+        _ => Source::Whole(body),
     };
-    let body = Source::Ranges(Box::new(Ranged::new(pinned, ranges.clone())));
     Ok(Fetched::Found(Opened { head, body }))
 }
 
-async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Opened, ProcessError> {
+async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    event: &ObjectEvent,
+) -> Result<(Head, ByteStream), ProcessError> {
     let output = s3
         .get_object()
         .bucket(&event.bucket)
@@ -203,10 +208,7 @@ async fn get_object(s3: &aws_sdk_s3::Client, event: &ObjectEvent) -> Result<Open
         .tag_count()
         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
     let head = head_of!(output, tags: Some(tags));
-    Ok(Opened {
-        head,
-        body: Source::Whole(output.body),
-    })
+    Ok((head, output.body))
 }
 
 /// What the key holds now: its current version, by a HeadObject without a version id.

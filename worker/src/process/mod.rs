@@ -232,7 +232,7 @@ impl Pipeline {
                 .await;
         }
 
-        // 2. Open the object (one GetObject, or a HeadObject before ranges) and check what its
+        // 2. Open the object (one GetObject, read on by ranges if large and slow) and check what its
         // headers already tell. Dropping the body of a refused object closes its connections
         // before its bytes are read.
         let asked = Instant::now();

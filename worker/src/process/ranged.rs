@@ -1,43 +1,56 @@
-//! Ranged reads: a large object fetched as fixed-size byte ranges over several connections at
-//! once, and handed to the tee strictly in order.
+//! Ranged reads: a large object read over several connections at once, as fixed-size byte
+//! ranges handed to the tee strictly in order.
 //!
 //! S3 serves one GET connection at roughly 85–200 MB/s, a small share of one core's SHA-256: a
-//! 1 GB study read over one connection leaves the worker idle most of the time. So an object from
-//! `DOCWORKER_RANGED_THRESHOLD_BYTES` is read as ranges of `DOCWORKER_RANGE_BYTES`, up to
-//! `DOCWORKER_RANGE_WINDOW` of them in flight across the worker, while the readers (SHA-256 and
-//! every other digest, which are sequential) still see one ordered stream.
+//! 1 GB study read over one connection leaves the worker idle most of the time. A local source
+//! (moto, MinIO on the same host) serves one connection faster than the worker hashes, and moto
+//! reads an object's whole value for every ranged GET, so ranges there only cost. So an object
+//! of at least `DOCWORKER_RANGED_THRESHOLD_BYTES` starts as the one GetObject every object gets,
+//! and its connection is measured over its first MiB: when it delivered that slower than
+//! `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
+//! `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the worker,
+//! while the GetObject goes on to the second range boundary (so the hash is busy while the ranges
+//! wait for their first byte). The readers (SHA-256 and every other
+//! digest, which are sequential) still see one ordered stream. Starting from the GetObject costs
+//! no HeadObject and no request's first-byte wait before the first byte is hashed (on S3 each
+//! request waits 100–200 ms for its first byte). The measure counts only the time spent waiting
+//! for the connection, not the readers' own, so a slow reader (a scan) does not split a fast
+//! source.
 //!
 //! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
 //! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
 //! retrying it; the part digests cut the stream by the layout whatever the chunking.
 //!
 //! Every range is pinned twice: to the announced version id when the bucket is versioned, and by
-//! `If-Match` to the ETag the HeadObject returned. Either alone leaves a gap (an unversioned key
+//! `If-Match` to the ETag the GetObject returned. Either alone leaves a gap (an unversioned key
 //! has no version id; a version id alone says nothing when versioning is suspended), and a range
 //! of other bytes must never be mixed into the digests: a 412 on any range settles the object as
 //! superseded, a 404 as gone, exactly as the single GET's answer would.
 //!
-//! Memory is bounded by construction, in bytes. The range at the head of the order is read
-//! straight from its socket as the tee asks for more, so the readers' back-pressure reaches the
-//! connection as with a single GET. Every other range in flight keeps what arrives before its
-//! turn, and each such chunk is charged to one worker-wide budget (`DOCWORKER_RANGE_BUFFER_BYTES`)
-//! before it is kept: when the budget is spent, those ranges stop reading and TCP holds the rest
-//! back. The head range is never charged, so it cannot wait for bytes that only it would free.
-//! The bound `config::memory_bound` counts is the budget plus, per range in flight, one chunk read
-//! and not yet charged and the HTTP client's buffer.
+//! Memory is bounded by construction, in bytes. The GetObject and then the range at the head of
+//! the order are read straight from their socket as the tee asks for more, so the readers'
+//! back-pressure reaches the connection as with a single GET. Every other range in flight keeps
+//! what arrives before its turn, and each such chunk is charged to one worker-wide budget
+//! (`DOCWORKER_RANGE_BUFFER_BYTES`) before it is kept: when the budget is spent, those ranges stop
+//! reading and TCP holds the rest back. The head range is never charged, so it cannot wait for
+//! bytes that only it would free. The bound `config::memory_bound` counts is the budget plus, per
+//! range in flight, one chunk read and not yet charged and the HTTP client's buffer (the
+//! GetObject is the object's own stream, counted per object as for every object).
 //!
 //! A range that fails (a 5xx the SDK's own retries did not get past, a connection cut midway, a
 //! `Content-Range` or length other than asked for) is asked for again from the byte it reached,
 //! alone, with jittered backoff, up to [`RANGE_ATTEMPTS`] times; then the object fails as
-//! retryable and its message is retried whole.
+//! retryable and its message is retried whole. So is the GetObject's connection, once the object
+//! is read by ranges: the rest of its bytes are asked for as a range.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use backon::{BackoffBuilder, ExponentialBackoff};
 use bytes::Bytes;
-use docworker_shared::ObjectEvent;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -51,12 +64,18 @@ use crate::observe::names;
 /// Attempts per range, the first included, before the object fails as retryable.
 pub const RANGE_ATTEMPTS: usize = 4;
 
+/// See [`Ranges::probe_bytes`].
+const PROBE_BYTES: u64 = 1 << 20;
+
 /// The worker's ranged-read settings and the two limits every ranged read shares.
 #[derive(Debug, Clone)]
 pub struct Ranges {
-    /// Objects of at least this many bytes (by their event) are read by ranges.
+    /// Objects of at least this many bytes may be read by ranges.
     pub threshold: u64,
     pub range_bytes: u64,
+    /// Below this many bytes per second of waiting for it, the GetObject's connection is too
+    /// slow for the hash alone, and the rest of the object is read by ranges.
+    split_below: u64,
     /// Ranges requested and not yet read to their end, across the worker.
     window: Arc<Semaphore>,
     /// Bytes read ahead of their turn and not yet handed to the tee, across the worker.
@@ -71,15 +90,53 @@ impl Ranges {
         Ranges {
             threshold: config.threshold,
             range_bytes: config.range_bytes,
+            split_below: config.split_below,
             window: Arc::new(Semaphore::new(config.window)),
             buffer: Arc::new(Semaphore::new(buffer_bytes)),
         }
     }
 
-    /// Whether the object an event announces is read by ranges.
-    pub fn applies(&self, event: &ObjectEvent) -> bool {
-        event.size.is_some_and(|size| size >= self.threshold)
+    /// The GetObject's bytes its rate is measured over: 10 ms at S3's 100 MB/s (several round
+    /// trips), so that ranges are asked for soon after the first byte; a range at most.
+    fn probe_bytes(&self) -> u64 {
+        self.range_bytes.min(PROBE_BYTES)
     }
+
+    /// Whether the GetObject's connection is too slow for the hash alone, once the probe can
+    /// tell (`None` until then): it is when the bytes that had to be waited for came slower
+    /// than `split_below`. `0` never splits; `u64::MAX` splits every object at the probe's end,
+    /// whatever the rate.
+    fn slow(&self, probe: &Probe, offset: u64) -> Option<bool> {
+        match self.split_below {
+            0 => Some(false),
+            u64::MAX => (offset >= self.probe_bytes()).then_some(true),
+            below => (probe.bytes >= self.probe_bytes()).then(|| {
+                // bytes / waited < below, in integers.
+                u128::from(probe.bytes) * 1_000_000_000
+                    < u128::from(below) * probe.waited.as_nanos()
+            }),
+        }
+    }
+
+    /// Where the GetObject stops and ranges take over, when it has delivered `offset` bytes: at
+    /// the second range boundary past them, so that it has bytes to read while the first ranges
+    /// wait for their first byte (at 100 MB/s, 8 MiB take 84 ms; S3's first byte 100–200 ms).
+    /// `None` when the object ends before.
+    fn cut(&self, offset: u64, total: u64) -> Option<u64> {
+        let cut = (offset / self.range_bytes + 2).saturating_mul(self.range_bytes);
+        (cut < total).then_some(cut)
+    }
+}
+
+/// How fast the GetObject's connection delivers: the bytes of the reads that had to wait for
+/// it, and how long they waited. A read that finds its bytes already there says nothing of the
+/// connection and is not counted: the bytes came while the readers were busy (a slow reader
+/// does not make a fast source look slow) or while the body sat unread, during the part layout's
+/// HeadObjects (a socket's buffer of bytes read at once does not make a slow source look fast).
+#[derive(Debug, Default)]
+struct Probe {
+    waited: Duration,
+    bytes: u64,
 }
 
 /// Which bytes of which object: every range asks for exactly this object.
@@ -90,7 +147,7 @@ pub struct Pinned {
     pub key: String,
     /// The version read, when the bucket is versioned.
     pub version_id: Option<String>,
-    /// The ETag the HeadObject returned (quoted, as S3 sends it), sent as `If-Match`.
+    /// The ETag the GetObject returned (quoted, as S3 sends it), sent as `If-Match`.
     pub etag: String,
     pub total: u64,
 }
@@ -107,6 +164,8 @@ pub struct Ranged {
     head: watch::Sender<u64>,
     /// How the head range is read now.
     turn: Option<Turn>,
+    /// Until the GetObject has delivered the probe's bytes: whether to read the rest by ranges.
+    probe: Option<Probe>,
 }
 
 struct Queued {
@@ -133,14 +192,24 @@ enum Piece {
 }
 
 impl Ranged {
-    pub fn new(pinned: Pinned, ranges: Ranges) -> Ranged {
+    /// Reads `pinned` from the GetObject's `body`, measured until it decides whether ranges
+    /// take over.
+    pub fn new(pinned: Pinned, ranges: Ranges, body: ByteStream) -> Ranged {
+        let pinned = Arc::new(pinned);
+        let total = pinned.total;
+        let whole = RangeReader {
+            body: Some(body),
+            ..RangeReader::new(pinned.clone(), 0, total, None)
+        };
         Ranged {
-            pinned: Arc::new(pinned),
+            pinned,
             ranges,
-            next_start: 0,
+            // Nothing is asked for by ranges unless the probe says so.
+            next_start: total,
             queued: VecDeque::new(),
             head: watch::Sender::new(0),
-            turn: None,
+            turn: Some(Turn::Direct(Box::new(whole))),
+            probe: Some(Probe::default()),
         }
     }
 
@@ -165,7 +234,7 @@ impl Ranged {
                 .min(self.pinned.total);
             self.next_start = end;
             let index = start / self.ranges.range_bytes;
-            let reader = RangeReader::new(self.pinned.clone(), start, end, slot);
+            let reader = RangeReader::new(self.pinned.clone(), start, end, Some(slot));
             let (tx, pieces) = mpsc::unbounded_channel();
             let task = tokio::spawn(
                 read_ahead(
@@ -202,11 +271,39 @@ impl Body for Ranged {
                 },
             };
             match turn {
-                Turn::Direct(reader) => match reader.next().await {
-                    Ok(Some(chunk)) => return Ok(Some(chunk)),
-                    Ok(None) => self.turn = None,
-                    Err(e) => return Err(BodyError::Answered(e)),
-                },
+                Turn::Direct(reader) => {
+                    let (next, waited) = {
+                        let mut read = std::pin::pin!(reader.next());
+                        match futures::poll!(read.as_mut()) {
+                            Poll::Ready(next) => (next, None),
+                            Poll::Pending => {
+                                let asked = Instant::now();
+                                (read.await, Some(asked.elapsed()))
+                            }
+                        }
+                    };
+                    if let Some(probe) = &mut self.probe {
+                        if let (Some(waited), Ok(Some(chunk))) = (waited, &next) {
+                            probe.waited += waited;
+                            probe.bytes += chunk.len() as u64;
+                        }
+                        if let Some(slow) = self.ranges.slow(probe, reader.offset) {
+                            let cut = self.ranges.cut(reader.offset, self.pinned.total);
+                            if let Some(cut) = cut.filter(|_| slow) {
+                                reader.end = cut;
+                                reader.cut = true;
+                                self.next_start = cut;
+                                metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
+                            }
+                            self.probe = None;
+                        }
+                    }
+                    match next {
+                        Ok(Some(chunk)) => return Ok(Some(chunk)),
+                        Ok(None) => self.turn = None,
+                        Err(e) => return Err(BodyError::Answered(e)),
+                    }
+                }
                 Turn::Buffered { queued, got } => match queued.pieces.recv().await {
                     // The permit goes with this return: the chunk is the tee's from here, and
                     // its queues are what bound it now.
@@ -290,6 +387,8 @@ struct RangeReader {
     pinned: Arc<Pinned>,
     offset: u64,
     end: u64,
+    /// Its body runs past `end` (the GetObject, once ranges take over): cut there.
+    cut: bool,
     body: Option<ByteStream>,
     backoff: ExponentialBackoff,
     attempts: usize,
@@ -298,21 +397,39 @@ struct RangeReader {
 }
 
 impl RangeReader {
-    fn new(pinned: Arc<Pinned>, start: u64, end: u64, slot: OwnedSemaphorePermit) -> RangeReader {
+    fn new(
+        pinned: Arc<Pinned>,
+        start: u64,
+        end: u64,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> RangeReader {
         RangeReader {
             pinned,
             offset: start,
             end,
+            cut: false,
             body: None,
             backoff: crate::backoff::bounded(RANGE_ATTEMPTS).build(),
             attempts: 0,
-            _slot: Some(slot),
+            _slot: slot,
         }
     }
 
     async fn next(&mut self) -> Result<Option<Bytes>, ProcessError> {
         loop {
             if self.offset == self.end {
+                // The GetObject read whole is read to its body's end, where the SDK's checksum
+                // body reports a mismatch of the object's full checksum.
+                if let Some(mut body) = self.body.take()
+                    && let Err(e) = body.try_next().await
+                {
+                    return Err(gave_up(
+                        &self.pinned,
+                        self.offset,
+                        self.attempts + 1,
+                        sdk_error(&e),
+                    ));
+                }
                 self._slot = None;
                 return Ok(None);
             }
@@ -327,10 +444,17 @@ impl RangeReader {
                     }
                 },
             };
+            let left = self.end - self.offset;
             let why = match body.try_next().await {
-                Ok(Some(chunk)) if chunk.len() as u64 <= self.end - self.offset => {
+                Ok(Some(chunk)) if chunk.len() as u64 <= left => {
                     self.offset += chunk.len() as u64;
                     return Ok(Some(chunk));
+                }
+                Ok(Some(chunk)) if self.cut => {
+                    // The bytes past the cut are the ranges': closing the connection drops them.
+                    self.body = None;
+                    self.offset = self.end;
+                    return Ok(Some(chunk.slice(..left as usize)));
                 }
                 Ok(Some(_)) => "more bytes than the range asked for".to_owned(),
                 Ok(None) => format!(
@@ -409,4 +533,78 @@ fn gave_up(pinned: &Pinned, offset: u64, attempts: usize, detail: String) -> Pro
 enum Failed {
     Answer(ProcessError),
     Retry(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranges(split_below: u64) -> Ranges {
+        Ranges::new(&RangeConfig {
+            split_below,
+            range_bytes: 8 << 20,
+            ..RangeConfig::DEFAULT
+        })
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+    const US: Duration = Duration::from_micros(1);
+
+    fn probe(bytes: u64, waited: Duration) -> Probe {
+        Probe { waited, bytes }
+    }
+
+    #[test]
+    fn a_connection_slower_than_the_setting_hands_over_two_range_boundaries_on() {
+        let ranges = ranges(500_000_000);
+        let mib = 1u64 << 20;
+        assert_eq!(ranges.probe_bytes(), mib);
+        // 1 MiB waited for in 10.5 ms: S3's 100 MB/s.
+        assert_eq!(ranges.slow(&probe(mib, 10_500 * US), mib), Some(true));
+        assert_eq!(ranges.cut(mib, 1 << 30), Some(16 * mib));
+        // The chunk that crossed the probe's end ran past it: still two boundaries on.
+        assert_eq!(ranges.cut(mib + 300_000, 1 << 30), Some(16 * mib));
+        // 5 MiB had come while the body sat unread: the cut counts from where it is.
+        assert_eq!(ranges.cut(6 * mib, 1 << 30), Some(16 * mib));
+        assert_eq!(ranges.cut(8 * mib, 1 << 30), Some(24 * mib));
+        // Just below and just above the rate: 1 MiB in 2.098 ms is 499.8 MB/s.
+        assert_eq!(ranges.slow(&probe(mib, 2_098 * US), mib), Some(true));
+        assert_eq!(ranges.slow(&probe(mib, 2_096 * US), mib), Some(false));
+    }
+
+    #[test]
+    fn only_bytes_waited_for_decide() {
+        let ranges = ranges(500_000_000);
+        let mib = 1u64 << 20;
+        // 6 MiB read, all of them already there: nothing known of the connection yet.
+        assert_eq!(ranges.slow(&probe(0, Duration::ZERO), 6 * mib), None);
+        assert_eq!(ranges.slow(&probe(mib - 1, 10 * MS), 6 * mib), None);
+        // moto's 2.9 GB/s.
+        assert_eq!(ranges.slow(&probe(mib, 360 * US), 7 * mib), Some(false));
+    }
+
+    #[test]
+    fn the_settings_ends_never_and_always_split() {
+        let mib = 1u64 << 20;
+        assert_eq!(ranges(0).slow(&probe(0, Duration::ZERO), 0), Some(false));
+        let always = ranges(u64::MAX);
+        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib - 1), None);
+        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib), Some(true));
+    }
+
+    #[test]
+    fn an_object_ending_before_the_cut_is_read_whole() {
+        let mib = 1u64 << 20;
+        assert_eq!(ranges(500_000_000).cut(mib, 16 * mib), None);
+        assert_eq!(ranges(500_000_000).cut(mib, 16 * mib + 1), Some(16 * mib));
+    }
+
+    #[test]
+    fn the_probe_is_a_range_at_most() {
+        let small = Ranges::new(&RangeConfig {
+            range_bytes: 256 << 10,
+            ..RangeConfig::DEFAULT
+        });
+        assert_eq!(small.probe_bytes(), 256 << 10);
+    }
 }
