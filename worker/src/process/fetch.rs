@@ -183,7 +183,9 @@ pub async fn open(
                 etag: etag.clone(),
                 total: head.content_length,
             };
-            Source::Ranges(Box::new(Ranged::new(pinned, ranges.clone(), body)))
+            let mut ranged = Ranged::new(pinned, ranges.clone(), body);
+            ranged.measure().await;
+            Source::Ranges(Box::new(ranged))
         }
         _ => Source::Whole(body),
     };

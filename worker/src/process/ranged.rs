@@ -6,7 +6,7 @@
 //! (moto, MinIO on the same host) serves one connection faster than the worker hashes, and moto
 //! reads an object's whole value for every ranged GET, so ranges there only cost. So an object
 //! of at least `DOCWORKER_RANGED_THRESHOLD_BYTES` starts as the one GetObject every object gets,
-//! and its connection is measured over its first MiB: when it delivered that slower than
+//! and its connection is measured over its first 4 MiB: when it delivered them slower than
 //! `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
 //! `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the worker,
 //! while the GetObject goes on to the second range boundary (so the hash is busy while the ranges
@@ -45,7 +45,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -96,25 +95,21 @@ impl Ranges {
         }
     }
 
-    /// The GetObject's bytes its rate is measured over: 10 ms at S3's 100 MB/s (several round
-    /// trips), so that ranges are asked for soon after the first byte; a range at most.
+    /// The GetObject's bytes its rate is measured over, read as soon as its headers are in:
+    /// 10 ms at S3's 100 MB/s, so that ranges are asked for soon after the first byte; a range
+    /// at most.
     fn probe_bytes(&self) -> u64 {
         self.range_bytes.min(PROBE_BYTES)
     }
 
-    /// Whether the GetObject's connection is too slow for the hash alone, once the probe can
-    /// tell (`None` until then): it is when the bytes that had to be waited for came slower
-    /// than `split_below`. `0` never splits; `u64::MAX` splits every object at the probe's end,
-    /// whatever the rate.
-    fn slow(&self, probe: &Probe, offset: u64) -> Option<bool> {
+    /// Whether `bytes` read in `took` (the time spent in the reads) came too slowly for the hash
+    /// alone: slower than `split_below`. `0` never splits; `u64::MAX` splits every object.
+    fn slow(&self, bytes: u64, took: Duration) -> bool {
         match self.split_below {
-            0 => Some(false),
-            u64::MAX => (offset >= self.probe_bytes()).then_some(true),
-            below => (probe.bytes >= self.probe_bytes()).then(|| {
-                // bytes / waited < below, in integers.
-                u128::from(probe.bytes) * 1_000_000_000
-                    < u128::from(below) * probe.waited.as_nanos()
-            }),
+            0 => false,
+            u64::MAX => true,
+            // bytes / took < below, in integers.
+            below => u128::from(bytes) * 1_000_000_000 < u128::from(below) * took.as_nanos(),
         }
     }
 
@@ -126,17 +121,6 @@ impl Ranges {
         let cut = (offset / self.range_bytes + 2).saturating_mul(self.range_bytes);
         (cut < total).then_some(cut)
     }
-}
-
-/// How fast the GetObject's connection delivers: the bytes of the reads that had to wait for
-/// it, and how long they waited. A read that finds its bytes already there says nothing of the
-/// connection and is not counted: the bytes came while the readers were busy (a slow reader
-/// does not make a fast source look slow) or while the body sat unread, during the part layout's
-/// HeadObjects (a socket's buffer of bytes read at once does not make a slow source look fast).
-#[derive(Debug, Default)]
-struct Probe {
-    waited: Duration,
-    bytes: u64,
 }
 
 /// Which bytes of which object: every range asks for exactly this object.
@@ -164,8 +148,10 @@ pub struct Ranged {
     head: watch::Sender<u64>,
     /// How the head range is read now.
     turn: Option<Turn>,
-    /// Until the GetObject has delivered the probe's bytes: whether to read the rest by ranges.
-    probe: Option<Probe>,
+    /// The GetObject's first bytes, read to measure it, in order, before anything else.
+    measured: VecDeque<Bytes>,
+    /// How that read failed, for after its bytes.
+    failed: Option<ProcessError>,
 }
 
 struct Queued {
@@ -204,12 +190,56 @@ impl Ranged {
         Ranged {
             pinned,
             ranges,
-            // Nothing is asked for by ranges unless the probe says so.
+            // Nothing is asked for by ranges unless the measure says so.
             next_start: total,
             queued: VecDeque::new(),
             head: watch::Sender::new(0),
             turn: Some(Turn::Direct(Box::new(whole))),
-            probe: Some(Probe::default()),
+            measured: VecDeque::new(),
+            failed: None,
+        }
+    }
+
+    /// Reads the GetObject's first MiB at once, timing the reads, and decides from their rate
+    /// whether ranges take over. At once: the body must not sit unread first (during the part
+    /// layout's HeadObjects, say), or what the socket gathers meanwhile is read in no time and a
+    /// slow source looks fast (measured: through the pacing proxy a probe taken after the part
+    /// layout read 100 MB/s as 500–900 MB/s). No reader is attached yet, so none can slow the
+    /// measure either. The bytes are kept for the tee: the probe's MiB and one chunk at most,
+    /// before the tee holds anything of this object.
+    pub async fn measure(&mut self) {
+        let Some(Turn::Direct(reader)) = &mut self.turn else {
+            return;
+        };
+        let probe = self.ranges.probe_bytes();
+        let mut took = Duration::ZERO;
+        while reader.offset < probe {
+            let asked = Instant::now();
+            match reader.next().await {
+                Ok(Some(chunk)) => {
+                    took += asked.elapsed();
+                    self.measured.push_back(chunk);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return;
+                }
+            }
+        }
+        let slow = self.ranges.slow(reader.offset, took);
+        tracing::debug!(
+            bytes = reader.offset,
+            took_us = took.as_micros() as u64,
+            slow,
+            "the GetObject's connection measured"
+        );
+        let cut = self.ranges.cut(reader.offset, self.pinned.total);
+        if let Some(cut) = cut.filter(|_| slow) {
+            reader.end = cut;
+            reader.cut = true;
+            self.next_start = cut;
+            metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
         }
     }
 
@@ -258,6 +288,12 @@ impl Ranged {
 
 impl Body for Ranged {
     async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
+        if let Some(chunk) = self.measured.pop_front() {
+            return Ok(Some(chunk));
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(BodyError::Answered(e));
+        }
         loop {
             self.ask().await;
             let turn = match &mut self.turn {
@@ -271,39 +307,11 @@ impl Body for Ranged {
                 },
             };
             match turn {
-                Turn::Direct(reader) => {
-                    let (next, waited) = {
-                        let mut read = std::pin::pin!(reader.next());
-                        match futures::poll!(read.as_mut()) {
-                            Poll::Ready(next) => (next, None),
-                            Poll::Pending => {
-                                let asked = Instant::now();
-                                (read.await, Some(asked.elapsed()))
-                            }
-                        }
-                    };
-                    if let Some(probe) = &mut self.probe {
-                        if let (Some(waited), Ok(Some(chunk))) = (waited, &next) {
-                            probe.waited += waited;
-                            probe.bytes += chunk.len() as u64;
-                        }
-                        if let Some(slow) = self.ranges.slow(probe, reader.offset) {
-                            let cut = self.ranges.cut(reader.offset, self.pinned.total);
-                            if let Some(cut) = cut.filter(|_| slow) {
-                                reader.end = cut;
-                                reader.cut = true;
-                                self.next_start = cut;
-                                metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
-                            }
-                            self.probe = None;
-                        }
-                    }
-                    match next {
-                        Ok(Some(chunk)) => return Ok(Some(chunk)),
-                        Ok(None) => self.turn = None,
-                        Err(e) => return Err(BodyError::Answered(e)),
-                    }
-                }
+                Turn::Direct(reader) => match reader.next().await {
+                    Ok(Some(chunk)) => return Ok(Some(chunk)),
+                    Ok(None) => self.turn = None,
+                    Err(e) => return Err(BodyError::Answered(e)),
+                },
                 Turn::Buffered { queued, got } => match queued.pieces.recv().await {
                     // The permit goes with this return: the chunk is the tee's from here, and
                     // its queues are what bound it now.
@@ -550,46 +558,29 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
     const US: Duration = Duration::from_micros(1);
 
-    fn probe(bytes: u64, waited: Duration) -> Probe {
-        Probe { waited, bytes }
-    }
-
     #[test]
     fn a_connection_slower_than_the_setting_hands_over_two_range_boundaries_on() {
         let ranges = ranges(500_000_000);
         let mib = 1u64 << 20;
         assert_eq!(ranges.probe_bytes(), mib);
-        // 1 MiB waited for in 10.5 ms: S3's 100 MB/s.
-        assert_eq!(ranges.slow(&probe(mib, 10_500 * US), mib), Some(true));
+        // 1 MiB in 10.5 ms: S3's 100 MB/s.
+        assert!(ranges.slow(mib, 10_500 * US));
         assert_eq!(ranges.cut(mib, 1 << 30), Some(16 * mib));
         // The chunk that crossed the probe's end ran past it: still two boundaries on.
         assert_eq!(ranges.cut(mib + 300_000, 1 << 30), Some(16 * mib));
-        // 5 MiB had come while the body sat unread: the cut counts from where it is.
-        assert_eq!(ranges.cut(6 * mib, 1 << 30), Some(16 * mib));
         assert_eq!(ranges.cut(8 * mib, 1 << 30), Some(24 * mib));
         // Just below and just above the rate: 1 MiB in 2.098 ms is 499.8 MB/s.
-        assert_eq!(ranges.slow(&probe(mib, 2_098 * US), mib), Some(true));
-        assert_eq!(ranges.slow(&probe(mib, 2_096 * US), mib), Some(false));
-    }
-
-    #[test]
-    fn only_bytes_waited_for_decide() {
-        let ranges = ranges(500_000_000);
-        let mib = 1u64 << 20;
-        // 6 MiB read, all of them already there: nothing known of the connection yet.
-        assert_eq!(ranges.slow(&probe(0, Duration::ZERO), 6 * mib), None);
-        assert_eq!(ranges.slow(&probe(mib - 1, 10 * MS), 6 * mib), None);
+        assert!(ranges.slow(mib, 2_098 * US));
+        assert!(!ranges.slow(mib, 2_096 * US));
         // moto's 2.9 GB/s.
-        assert_eq!(ranges.slow(&probe(mib, 360 * US), 7 * mib), Some(false));
+        assert!(!ranges.slow(mib, 360 * US));
     }
 
     #[test]
     fn the_settings_ends_never_and_always_split() {
         let mib = 1u64 << 20;
-        assert_eq!(ranges(0).slow(&probe(0, Duration::ZERO), 0), Some(false));
-        let always = ranges(u64::MAX);
-        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib - 1), None);
-        assert_eq!(always.slow(&probe(0, Duration::ZERO), mib), Some(true));
+        assert!(!ranges(0).slow(mib, 10_000 * MS));
+        assert!(ranges(u64::MAX).slow(mib, Duration::ZERO));
     }
 
     #[test]
