@@ -6,16 +6,14 @@
 //! (moto, MinIO on the same host) serves one connection faster than the worker hashes, and moto
 //! reads an object's whole value for every ranged GET, so ranges there only cost. So an object
 //! of at least `DOCWORKER_RANGED_THRESHOLD_BYTES` starts as the one GetObject every object gets,
-//! and its connection is measured over its first 4 MiB: when it delivered them slower than
-//! `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as ranges of
-//! `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the worker,
-//! while the GetObject goes on to the second range boundary (so the hash is busy while the ranges
-//! wait for their first byte). The readers (SHA-256 and every other
-//! digest, which are sequential) still see one ordered stream. Starting from the GetObject costs
-//! no HeadObject and no request's first-byte wait before the first byte is hashed (on S3 each
-//! request waits 100–200 ms for its first byte). The measure counts only the time spent waiting
-//! for the connection, not the readers' own, so a slow reader (a scan) does not split a fast
-//! source.
+//! and its connection is measured on its first MiB, read at once ([`Ranged::measure`]): when that
+//! came slower than `DOCWORKER_RANGED_BELOW_BYTES_PER_SEC`, the rest of the object is read as
+//! ranges of `DOCWORKER_RANGE_BYTES`, up to `DOCWORKER_RANGE_WINDOW` of them in flight across the
+//! worker, while the GetObject goes on to the second range boundary (so the hash is busy while
+//! the ranges wait for their first byte). The readers (SHA-256 and every other digest, which are
+//! sequential) still see one ordered stream. Starting from the GetObject costs no HeadObject and
+//! no request's first-byte wait before the first byte is hashed (on S3 each request waits
+//! 100–200 ms for its first byte).
 //!
 //! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
 //! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
