@@ -31,6 +31,14 @@ fn ranged(proxy: &Proxy) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// As [`ranged`], but with a rate of 0 below which to hand over: never split.
+fn never_split(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    let mut env = ranged(proxy);
+    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
+    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
+    env
+}
+
 fn start(stack: &mut Stack, env: &[(&'static str, String)]) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     stack.start_worker(&env);
@@ -246,10 +254,7 @@ async fn a_large_object_whose_connection_keeps_up_is_read_over_its_one_get() {
     let key = "reports/fast.pdf";
     let bytes = big_pdf(3 * MIB + 1);
     let proxy = Proxy::start(target(&stack, key), vec![]).await;
-    let mut env = ranged(&proxy);
-    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
-    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
-    start(&mut stack, &env);
+    start(&mut stack, &never_split(&proxy));
     stack
         .put(key, bytes.clone(), Some("application/pdf"), &[])
         .await;
@@ -367,10 +372,7 @@ async fn a_large_object_read_whole_and_corrupted_in_flight_fails_the_sdks_check_
         vec![("GET".to_owned(), Fault::Flip(2 * MIB))],
     )
     .await;
-    let mut env = ranged(&proxy);
-    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
-    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
-    start(&mut stack, &env);
+    start(&mut stack, &never_split(&proxy));
     stack
         .put(key, bytes.clone(), Some("application/pdf"), &[])
         .await;
