@@ -159,8 +159,8 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
         .map(|etag| format!("\"{}\"", etag.trim_matches('"')))
 }
 
-/// Opens the object's body: one GetObject, measured as it is read when the object is of at least
-/// the ranged threshold, and read on by ranges if its connection proves slow. With checksum mode
+/// Opens the object's body: one GetObject, whose first MiB is read and timed at once when the
+/// object is of at least the ranged threshold, and read on by ranges if its connection is slow. With checksum mode
 /// enabled, S3 returns the object's full checksum; the SDK validates it as a whole body streams,
 /// failing the stream on a mismatch, and docworker computes it for an object that may be read by
 /// ranges (`readers::full`).

@@ -70,7 +70,7 @@ pub struct Ranges {
     /// Objects of at least this many bytes may be read by ranges.
     pub threshold: u64,
     pub range_bytes: u64,
-    /// Below this many bytes per second of waiting for it, the GetObject's connection is too
+    /// Below this many bytes per second over its first MiB, the GetObject's connection is too
     /// slow for the hash alone, and the rest of the object is read by ranges.
     split_below: u64,
     /// Ranges requested and not yet read to their end, across the worker.
@@ -176,8 +176,8 @@ enum Piece {
 }
 
 impl Ranged {
-    /// Reads `pinned` from the GetObject's `body`, measured until it decides whether ranges
-    /// take over.
+    /// Reads `pinned` from the GetObject's `body`, whole unless [`Ranged::measure`] finds its
+    /// connection slow.
     pub fn new(pinned: Pinned, ranges: Ranges, body: ByteStream) -> Ranged {
         let pinned = Arc::new(pinned);
         let total = pinned.total;
