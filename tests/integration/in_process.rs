@@ -139,7 +139,7 @@ async fn read_through_the_tee(
 async fn in_process_a_reader_added_in_a_test_reads_the_whole_s3_body_whole_or_by_ranges() {
     let stack = stack("inproc-reader").await;
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
-    stack.put("other/big.bin", bytes.clone(), None, &[]).await;
+    let put = stack.put("other/big.bin", bytes.clone(), None, &[]).await;
     let event = created(&stack, "other/big.bin", bytes.len() as u64, None);
     let whole = Ranges::new(&RangeConfig::DEFAULT);
     assert_eq!(
@@ -158,6 +158,12 @@ async fn in_process_a_reader_added_in_a_test_reads_the_whole_s3_body_whole_or_by
     });
     assert_eq!(
         read_through_the_tee(&stack.s3, &event, &ranged).await,
+        (bytes.clone(), bytes.len() as u64)
+    );
+    // With the event's ETag, the ranges are asked for with the GetObject.
+    let announced = created(&stack, "other/big.bin", bytes.len() as u64, put.e_tag());
+    assert_eq!(
+        read_through_the_tee(&stack.s3, &announced, &ranged).await,
         (bytes.clone(), bytes.len() as u64)
     );
 }

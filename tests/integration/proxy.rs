@@ -140,7 +140,15 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>) {
         match fault {
             Some(Fault::Status(status)) => {
                 record(status);
-                let error = "<Error><Code>InternalError</Code><Message>injected by the test proxy</Message></Error>";
+                // The code S3 sends with the status: the SDK retries an `InternalError` itself.
+                let code = match status {
+                    404 => "NoSuchKey",
+                    412 => "PreconditionFailed",
+                    _ => "InternalError",
+                };
+                let error = format!(
+                    "<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
+                );
                 let answer = format!(
                     "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
                     error.len()

@@ -5,7 +5,8 @@
 //! and reads an object's whole value for every ranged GET (docs/performance.md §10), which makes
 //! ranges of large objects slow here, not on S3. The GetObject reads at least its first range
 //! and the next one before ranges take over (three or four ranges of 256 KiB, as its chunks
-//! fall), so the faults are set on ranges from the seventh on.
+//! fall), so the faults are set on ranges from the seventh on. With `always` (the setting for
+//! S3) nothing is measured: ranges from the third on are asked for with the GetObject.
 
 use std::sync::Arc;
 
@@ -19,12 +20,21 @@ use crate::proxy::{Fault, Proxy};
 const RANGE: usize = 256 << 10;
 
 /// Objects from 1 MiB read in 256 KiB ranges, four in flight, two ranges' worth read ahead,
-/// however fast the GetObject's connection.
+/// however fast the GetObject's connection: it is measured, and no connection reaches 1 PB/s.
 fn ranged(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    with_rate(proxy, "1000000000000000")
+}
+
+/// As [`ranged`], but `always`: not measured, the ranges asked for with the GetObject.
+fn always(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    with_rate(proxy, "always")
+}
+
+fn with_rate(proxy: &Proxy, rate: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
         ("DOCWORKER_RANGED_THRESHOLD_BYTES", MIB.to_string()),
-        ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", u64::MAX.to_string()),
+        ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", rate.into()),
         ("DOCWORKER_RANGE_BYTES", RANGE.to_string()),
         ("DOCWORKER_RANGE_WINDOW", "4".into()),
         ("DOCWORKER_RANGE_BUFFER_BYTES", (2 * RANGE).to_string()),
@@ -33,10 +43,7 @@ fn ranged(proxy: &Proxy) -> Vec<(&'static str, String)> {
 
 /// As [`ranged`], but with a rate of 0 below which to hand over: never split.
 fn never_split(proxy: &Proxy) -> Vec<(&'static str, String)> {
-    let mut env = ranged(proxy);
-    env.retain(|(name, _)| *name != "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC");
-    env.push(("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "0".into()));
-    env
+    with_rate(proxy, "0")
 }
 
 fn start(stack: &mut Stack, env: &[(&'static str, String)]) {
@@ -301,7 +308,7 @@ async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
         &mut stack,
         &[
             ("AWS_ENDPOINT_URL_S3", proxy.url.clone()),
-            ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", u64::MAX.to_string()),
+            ("DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", "always".into()),
             ("DOCWORKER_RANGE_BYTES", range.to_string()),
             ("DOCWORKER_RANGE_WINDOW", window.to_string()),
             ("DOCWORKER_RANGE_BUFFER_BYTES", budget.to_string()),
@@ -313,8 +320,8 @@ async fn a_large_object_read_by_ranges_stays_within_the_read_ahead_budget() {
     let row = stack.wait_settled(key).await;
     assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
     assert_eq!(row.sha256.as_deref(), Some(sha256.as_str()));
-    // The GetObject measures its first MiB and reads on to the second range boundary (a chunk
-    // is far smaller than the 15 MiB left to the first).
+    // The GetObject reads to the second range boundary, where the ranges asked for with it
+    // start.
     assert_eq!(proxy.whole_gets().len(), 1);
     assert_eq!(proxy.ranged().len() as u64, len.div_ceil(range) - 2);
     let peak = stack.worker_peak_rss();
@@ -516,4 +523,131 @@ async fn on_a_versioned_bucket_every_range_reads_the_announced_version() {
         whole.len() == 1 && whole[0].contains(&pinned),
         "so is the GetObject: {whole:?}"
     );
+}
+
+/// With `always`, the ranges are asked for while the GetObject waits for its answer (held here
+/// by the proxy): from the third range on, pinned to the event's ETag, so their first bytes are
+/// not waited for after the GetObject's. The object finalizes with its own digest and S3's CRC32,
+/// each range read once.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_always_the_ranges_are_asked_for_with_the_getobject() {
+    let mut stack = Stack::new("range-ahead").await;
+    let key = "reports/ahead.pdf";
+    let bytes = big_pdf(3 * MIB + 9);
+    let (held, release, hold) = hold();
+    let proxy = Proxy::start(target(&stack, key), vec![("GET".to_owned(), hold)]).await;
+    start(&mut stack, &always(&proxy));
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    notified(&held, "the GetObject").await;
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    while proxy.ranged().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ranges asked for while the GetObject was held: {:?}",
+            proxy.ranged()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let every = ranges_of(bytes.len());
+    let mut asked: Vec<u64> = proxy.ranged().iter().map(|r| start_of(&r.range)).collect();
+    asked.sort_unstable();
+    let third_on: Vec<u64> = (2..6).map(|i| (i * RANGE) as u64).collect();
+    assert_eq!(asked, third_on, "the window's four, from the third range");
+    release.notify_one();
+    finalized_as(&stack, key, &bytes, "crc32:s3").await;
+    assert_eq!(proxy.whole_gets().len(), 1);
+    for range in &every[2..] {
+        assert_eq!(statuses(&proxy, range), [206], "{range}");
+    }
+    assert_eq!(proxy.ranged().len(), every.len() - 2, "no other request");
+    let (_, metrics) = stack.http_get("/metrics").await;
+    assert!(
+        metrics.contains("docworker_s3_ranged_objects_total 1"),
+        "counted as ranged: {metrics}"
+    );
+}
+
+/// Ranges asked for with the GetObject are pinned to the event's ETag. When the GetObject (pinned
+/// to the event's version) answers with another (an event replayed with a stale ETag, say), they
+/// are dropped unread, never mixed with its bytes: the object is read by ranges pinned to what
+/// the GetObject returned, and finalizes as the announced version.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_asked_for_an_etag_the_getobject_does_not_return_are_dropped() {
+    let options = Options {
+        notify: false,
+        ..Options::default()
+    };
+    let mut stack = Stack::with("range-ahead-etag", options).await;
+    stack.enable_versioning().await;
+    let key = "reports/stale-etag.pdf";
+    let bytes = big_pdf(3 * MIB + 3);
+    let proxy = Proxy::start(target(&stack, key), vec![]).await;
+    start(&mut stack, &always(&proxy));
+    let put = stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    let version = put.version_id().expect("a version id").to_owned();
+    let mut event = created_event(
+        &stack.bucket,
+        key,
+        bytes.len() as u64,
+        "0123456789abcdef0123456789abcdef",
+    );
+    event["Records"][0]["s3"]["object"]["versionId"] = version.clone().into();
+    stack.send(&event.to_string()).await;
+    let row = stack.wait_settled(key).await;
+    assert_eq!(row.status, "finalized", "{:?}", row.rejection_reason);
+    assert_eq!(row.version_id.as_deref(), Some(version.as_str()));
+    assert_eq!(row.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()));
+    assert_eq!(proxy.whole_gets().len(), 1, "one GetObject");
+    let every = ranges_of(bytes.len());
+    let mut served: Vec<u64> = proxy
+        .ranged()
+        .iter()
+        .filter(|r| r.status == 206)
+        .map(|r| start_of(&r.range))
+        .collect();
+    served.sort_unstable();
+    let at = served.first().map_or(0, |start| *start as usize / RANGE);
+    assert!(
+        (3..=4).contains(&at),
+        "measured, then handed over at range {at}"
+    );
+    let expected: Vec<u64> = (at..every.len()).map(|i| (i * RANGE) as u64).collect();
+    assert_eq!(served, expected, "each range read once, by the second pin");
+    assert!(
+        proxy
+            .ranged()
+            .iter()
+            .all(|r| r.status == 206 || r.status == 412 || r.status == 0),
+        "the first ranges failed If-Match or were dropped: {:?}",
+        proxy.ranged()
+    );
+}
+
+/// The GetObject's connection cut while its first MiB is measured, and its rest then refused
+/// with a 412 (on AWS: the key overwritten since, failing the range's `If-Match`): the bytes
+/// measured are never finalized on their own; the event is settled as superseded and no row is
+/// written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_getobject_that_fails_while_measured_settles_the_object_by_its_answer() {
+    let mut stack = Stack::new("range-measure-fails").await;
+    let key = "reports/measure-fails.pdf";
+    let bytes = big_pdf(3 * MIB + 11);
+    let rest = format!("bytes=1000-{}", bytes.len() - 1);
+    let faults = vec![
+        ("GET".to_owned(), Fault::Cut(1000)),
+        (rest.clone(), Fault::Status(412)),
+    ];
+    let proxy = Proxy::start(target(&stack, key), faults).await;
+    start(&mut stack, &ranged(&proxy));
+    stack
+        .put(key, bytes.clone(), Some("application/pdf"), &[])
+        .await;
+    stack.wait_log("\"outcome\":\"superseded\"").await;
+    assert_eq!(statuses(&proxy, &rest), [412], "the rest, refused");
+    assert_eq!(proxy.ranged().len(), 1, "nothing else asked for");
+    assert!(stack.document(key).await.is_none(), "no row written");
 }

@@ -372,9 +372,10 @@ pub struct RangeArgs {
     /// A large object's GetObject is read on by ranges when its first MiB, read as soon as its
     /// headers are in, came slower than this (bytes per second):
     /// S3 serves one connection at 85–200 MB/s, a local emulator at over 1 GB/s, one core hashes
-    /// SHA-256 at 1.4–2.1 GB/s. 0 reads every object over its one GetObject; u64::MAX splits
-    /// every one.
-    #[arg(long, env = "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", default_value_t = RangeConfig::DEFAULT.split_below)]
+    /// SHA-256 at 1.4–2.1 GB/s. `never` (or 0) reads every object over its one GetObject;
+    /// `always` splits every one without measuring, its first ranges asked for with the
+    /// GetObject (the setting for S3).
+    #[arg(long, env = "DOCWORKER_RANGED_BELOW_BYTES_PER_SEC", default_value_t = RangeConfig::DEFAULT.split_below, value_parser = parse_rate)]
     pub ranged_below_bytes_per_sec: u64,
     /// The bytes one ranged GET asks for.
     #[arg(long, env = "DOCWORKER_RANGE_BYTES", default_value_t = RangeConfig::DEFAULT.range_bytes)]
@@ -716,6 +717,17 @@ fn parse_bytes(value: &str) -> Result<u64, String> {
         .map_err(|_| format!("expected bytes, e.g. 536870912 or 512Mi, got {value:?}"))?;
     n.checked_mul(1 << shift)
         .ok_or_else(|| format!("{value:?} is too large"))
+}
+
+/// A rate in bytes per second, or `never` (0) or `always` (`u64::MAX`, which no measure reaches).
+fn parse_rate(value: &str) -> Result<u64, String> {
+    match value.trim() {
+        "never" => Ok(0),
+        "always" => Ok(u64::MAX),
+        digits => digits
+            .parse()
+            .map_err(|_| format!("expected bytes per second, never or always, got {value:?}")),
+    }
 }
 
 /// The memory limit of the cgroup the process runs in, under `root` (`/sys/fs/cgroup`): v2's
@@ -1461,6 +1473,16 @@ mod tests {
             u64::MAX,
             "saturates"
         );
+    }
+
+    #[test]
+    fn a_rate_is_a_number_never_or_always() {
+        assert_eq!(parse_rate("300000000"), Ok(300_000_000));
+        assert_eq!(parse_rate("never"), Ok(0));
+        assert_eq!(parse_rate("always"), Ok(u64::MAX));
+        for bad in ["", "300MB", "-1", "sometimes"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn describe() {
     describe_counter!(
         names::S3_RANGED_OBJECTS,
         Unit::Count,
-        "Large objects whose GetObject delivered slower than DOCWORKER_RANGED_BELOW_BYTES_PER_SEC, read on by ranges"
+        "Large objects read on by ranges: their GetObject delivered slower than DOCWORKER_RANGED_BELOW_BYTES_PER_SEC, or it is always"
     );
     describe_counter!(
         names::S3_RANGE_RETRIES,

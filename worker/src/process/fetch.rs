@@ -153,36 +153,56 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
     if event.version_id.is_some() {
         return None;
     }
-    event
-        .etag
-        .as_deref()
-        .map(|etag| format!("\"{}\"", etag.trim_matches('"')))
+    event.etag.as_deref().map(quoted)
+}
+
+/// An ETag as S3 sends it and `If-Match` takes it: quoted (events carry it bare).
+fn quoted(etag: &str) -> String {
+    format!("\"{}\"", etag.trim_matches('"'))
 }
 
 /// Opens the object's body: one GetObject, whose first MiB is read and timed at once when the
-/// object is of at least the ranged threshold, and read on by ranges if its connection is slow. With checksum mode
-/// enabled, S3 returns the object's full checksum; the SDK validates it as a whole body streams,
-/// failing the stream on a mismatch, and docworker computes it for an object that may be read by
-/// ranges (`readers::full`).
+/// object is of at least the ranged threshold, and read on by ranges if its connection is slow;
+/// or, where every large object is split, with its ranges asked for at the same time. With
+/// checksum mode enabled, S3 returns the object's full checksum; the SDK validates it as a whole
+/// body streams, failing the stream on a mismatch, and docworker computes it for an object that
+/// may be read by ranges (`readers::full`).
 pub async fn open(
     s3: &aws_sdk_s3::Client,
     event: &ObjectEvent,
     ranges: &Ranges,
 ) -> Result<Fetched<Opened>, ProcessError> {
+    let pinned = |etag: String, total| Pinned {
+        s3: s3.clone(),
+        bucket: event.bucket.clone(),
+        key: event.key.clone(),
+        version_id: event.version_id.clone(),
+        etag,
+        total,
+    };
+    let ahead = match (event.size, &event.etag) {
+        (Some(size), Some(etag)) if size >= ranges.threshold => {
+            Ranged::ahead(pinned(quoted(etag), size), ranges.clone())
+        }
+        _ => None,
+    };
     let (head, body) = match Fetched::of(get_object(s3, event).await)?.found() {
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
+    let body = match ahead {
+        Some(ahead) => match ahead.attach(head.etag.as_deref(), head.content_length, body) {
+            Ok(ranged) => {
+                let body = Source::Ranges(Box::new(ranged));
+                return Ok(Fetched::Found(Opened { head, body }));
+            }
+            Err(body) => body,
+        },
+        None => body,
+    };
     let body = match &head.etag {
         Some(etag) if head.content_length >= ranges.threshold => {
-            let pinned = Pinned {
-                s3: s3.clone(),
-                bucket: event.bucket.clone(),
-                key: event.key.clone(),
-                version_id: event.version_id.clone(),
-                etag: etag.clone(),
-                total: head.content_length,
-            };
+            let pinned = pinned(etag.clone(), head.content_length);
             let mut ranged = Ranged::new(pinned, ranges.clone(), body);
             ranged.measure().await;
             Source::Ranges(Box::new(ranged))

@@ -37,22 +37,27 @@ const CONCURRENT_HEADS: usize = 8;
 
 pub type HeadError = SdkError<HeadObjectError, HttpResponse>;
 
-/// The layout from the first and the last part, assuming one part size: two requests (one for a
-/// single-part upload). `None` when those lengths cannot come from one part size, or S3's part
-/// count disagrees with the ETag's: then [`every_part`] decides.
+/// The layout from the first and the last part, assuming one part size: two requests at once
+/// (one for a single-part upload), since the streaming waits for them and each waits for its
+/// first byte. `None` when those lengths cannot come from one part size, or S3's part count
+/// disagrees with the ETag's: then [`every_part`] decides.
 pub async fn assume_uniform(
     s3: &aws_sdk_s3::Client,
     object: Object<'_>,
 ) -> Result<Option<PartLayout>, HeadError> {
-    let first = head_part(s3, object, 1).await?;
+    let (first, last) = if object.parts == 1 {
+        let first = head_part(s3, object, 1).await?;
+        (first, first)
+    } else {
+        futures::future::try_join(
+            head_part(s3, object, 1),
+            head_part(s3, object, object.parts),
+        )
+        .await?
+    };
     if first.count != Some(object.parts) {
         return Ok(None);
     }
-    let last = if object.parts == 1 {
-        first
-    } else {
-        head_part(s3, object, object.parts).await?
-    };
     Ok(PartLayout::uniform(
         object.total,
         object.parts,

@@ -13,14 +13,17 @@
 //! the ranges wait for their first byte). The readers (SHA-256 and every other digest, which are
 //! sequential) still see one ordered stream. Starting from the GetObject costs no HeadObject and
 //! no request's first-byte wait before the first byte is hashed (on S3 each request waits
-//! 100–200 ms for its first byte).
+//! 100–200 ms for its first byte). Where every source connection is known to be slow (S3:
+//! `always`), nothing is measured and the first ranges are asked for with the GetObject
+//! ([`Ranged::ahead`]), so their first-byte wait overlaps the GetObject's.
 //!
 //! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
 //! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
 //! retrying it; the part digests cut the stream by the layout whatever the chunking.
 //!
 //! Every range is pinned twice: to the announced version id when the bucket is versioned, and by
-//! `If-Match` to the ETag the GetObject returned. Either alone leaves a gap (an unversioned key
+//! `If-Match` to the ETag the GetObject returned (ranges asked for with it: the event's, which
+//! the GetObject's must equal, or they are dropped unread). Either alone leaves a gap (an unversioned key
 //! has no version id; a version id alone says nothing when versioning is suspended), and a range
 //! of other bytes must never be mixed into the digests: a 412 on any range settles the object as
 //! superseded, a 404 as gone, exactly as the single GET's answer would.
@@ -198,6 +201,60 @@ impl Ranged {
         }
     }
 
+    /// Ranges asked for before the GetObject has answered, when every large object is split
+    /// (`DOCWORKER_RANGED_BELOW_BYTES_PER_SEC=always`, for S3, whose connections are all slower
+    /// than the hash): so the first ranges wait for their first byte alongside the GetObject
+    /// rather than after it and its measure (on S3, 100–200 ms, once per object). `pinned` is
+    /// what the event announced: its version id, its ETag and its size. `None` when the object
+    /// ends before the GetObject's cut, or unless every object is split.
+    pub fn ahead(pinned: Pinned, ranges: Ranges) -> Option<Ranged> {
+        if ranges.split_below != u64::MAX {
+            return None;
+        }
+        let cut = ranges.cut(0, pinned.total)?;
+        let mut ranged = Ranged {
+            pinned: Arc::new(pinned),
+            ranges,
+            next_start: cut,
+            queued: VecDeque::new(),
+            head: watch::Sender::new(0),
+            turn: None,
+            measured: VecDeque::new(),
+            failed: None,
+        };
+        ranged.ask_while_free();
+        Some(ranged)
+    }
+
+    /// Puts the GetObject's `body` at the head of ranges asked [`Ranged::ahead`], cut where they
+    /// start; when the GetObject answered for other bytes than the event announced (another ETag
+    /// or length), gives the body back and drops the ranges, unread: they were pinned to what the
+    /// event said, and must never be mixed with the GetObject's bytes.
+    pub fn attach(
+        mut self,
+        etag: Option<&str>,
+        total: u64,
+        body: ByteStream,
+    ) -> Result<Ranged, ByteStream> {
+        let unquoted = |etag: &str| etag.trim_matches('"').to_owned();
+        if etag.map(unquoted) != Some(unquoted(&self.pinned.etag)) || total != self.pinned.total {
+            return Err(body);
+        }
+        let cut = self.ranges.cut(0, total).unwrap_or(total);
+        self.turn = Some(Turn::Direct(Box::new(RangeReader {
+            body: Some(body),
+            cut: true,
+            ..RangeReader::new(self.pinned.clone(), 0, cut, None)
+        })));
+        metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
+        tracing::debug!(
+            cut,
+            asked = self.queued.len(),
+            "ranges asked for with the GetObject"
+        );
+        Ok(self)
+    }
+
     /// Reads the GetObject's first MiB at once, timing the reads, and decides from their rate
     /// whether ranges take over. At once: the body must not sit unread first (during the part
     /// layout's HeadObjects, say), or what the socket gathers meanwhile is read in no time and a
@@ -244,43 +301,51 @@ impl Ranged {
     /// Asks for more ranges while the window has room; for the next range at least, when none
     /// is in flight, waits for room.
     async fn ask(&mut self) {
-        while self.next_start < self.pinned.total {
-            let slot = if self.queued.is_empty() && self.turn.is_none() {
-                match self.ranges.window.clone().acquire_owned().await {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                }
-            } else {
-                match self.ranges.window.clone().try_acquire_owned() {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                }
-            };
-            let start = self.next_start;
-            let end = start
-                .saturating_add(self.ranges.range_bytes)
-                .min(self.pinned.total);
-            self.next_start = end;
-            let index = start / self.ranges.range_bytes;
-            let reader = RangeReader::new(self.pinned.clone(), start, end, Some(slot));
-            let (tx, pieces) = mpsc::unbounded_channel();
-            let task = tokio::spawn(
-                read_ahead(
-                    reader,
-                    index,
-                    self.head.subscribe(),
-                    self.ranges.buffer.clone(),
-                    tx,
-                )
-                .instrument(tracing::Span::current()),
-            );
-            self.queued.push_back(Queued {
-                index,
-                len: end - start,
-                pieces,
-                task,
-            });
+        if self.next_start < self.pinned.total && self.queued.is_empty() && self.turn.is_none() {
+            match self.ranges.window.clone().acquire_owned().await {
+                Ok(slot) => self.launch(slot),
+                Err(_) => return,
+            }
         }
+        self.ask_while_free();
+    }
+
+    /// Asks for more ranges while the window has room, without waiting for any.
+    fn ask_while_free(&mut self) {
+        while self.next_start < self.pinned.total {
+            match self.ranges.window.clone().try_acquire_owned() {
+                Ok(slot) => self.launch(slot),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Asks for the next range, in its own task, in the window's `slot`.
+    fn launch(&mut self, slot: OwnedSemaphorePermit) {
+        let start = self.next_start;
+        let end = start
+            .saturating_add(self.ranges.range_bytes)
+            .min(self.pinned.total);
+        self.next_start = end;
+        let index = start / self.ranges.range_bytes;
+        let reader = RangeReader::new(self.pinned.clone(), start, end, Some(slot));
+        let (tx, pieces) = mpsc::unbounded_channel();
+        let task = tokio::spawn(
+            read_ahead(
+                reader,
+                index,
+                self.head.subscribe(),
+                self.ranges.buffer.clone(),
+                tx,
+            )
+            .instrument(tracing::Span::current()),
+        );
+        self.queued.push_back(Queued {
+            index,
+            len: end - start,
+            pieces,
+            task,
+        });
     }
 }
 
@@ -425,8 +490,9 @@ impl RangeReader {
         loop {
             if self.offset == self.end {
                 // The GetObject read whole is read to its body's end, where the SDK's checksum
-                // body reports a mismatch of the object's full checksum.
-                if let Some(mut body) = self.body.take()
+                // body reports a mismatch of the object's full checksum; a cut one's bytes past
+                // the cut are the ranges', and are dropped unread.
+                if let Some(mut body) = self.body.take().filter(|_| !self.cut)
                     && let Err(e) = body.try_next().await
                 {
                     return Err(gave_up(
