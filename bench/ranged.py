@@ -182,17 +182,31 @@ def ceiling(args, url_of, size, n, moto_pid, range_bytes=None):
     pace = Pace(args.pace, args.rate_mb_s, args.first_byte_ms, args.upstream)
     moto_before, pace_before = cpu_seconds(moto_pid) if moto_pid else 0, cpu_seconds(pace.pid)
     load = os.getloadavg()[0]
+    began = time.time()
     if range_bytes:
         wall, first_bytes = ranged_client(pace.address, path_and_query(url_of(pace.url)), size, range_bytes, n), [None]
     else:
         wall, first_bytes = parallel_curl(url_of(pace.url), size, n)
     moto_cores, pace_cores = cores(moto_pid, moto_before, wall), cores(pace.pid, pace_before, wall)
     connections = pace.stop()
+    keep_timeline(f"ceiling-{size >> 20}-{n}x{(range_bytes or size // n) >> 20}-{began:.0f}", began, connections)
     return {
         "size": size, "n": n, "wall": wall, "aggregate": size / wall, "load": load, "first_byte": max(first_bytes) if first_bytes[0] is not None else None, "range_bytes": range_bytes,
         "rates": sorted(c["down_mb_s"] for c in connections if c["down_bytes"]),
         "moto_cores": moto_cores, "pace_cores": pace_cores,
     }
+
+
+# BENCH_TIMELINE=DIR keeps each run's proxy connections (opened_at, first_down_secs,
+# last_down_secs: a timeline of the requests) in DIR, one JSON file per run.
+TIMELINE_DIR = os.environ.get("BENCH_TIMELINE")
+
+
+def keep_timeline(name, started, connections):
+    if TIMELINE_DIR:
+        os.makedirs(TIMELINE_DIR, exist_ok=True)
+        with open(os.path.join(TIMELINE_DIR, f"{name}.json"), "w") as f:
+            json.dump({"started": started, "connections": connections}, f)
 
 
 LONG_POLL_S = 20  # the worker's SQS long poll (observe::LONG_POLL_WAIT)
@@ -250,6 +264,7 @@ def worker_run(args, label, extra_env, size, body, bucket, queue_url, database_u
         worker.stop()
         last_stop[0] = time.monotonic()
         connections = pace.stop() if pace else []
+        keep_timeline(f"{label}-{size >> 20}-{serial:03d}", put_returned, connections)
         s3.delete_object(Bucket=bucket, Key=key)
     return {
         "label": label, "size": size, "load": load, "event_to_row": row[2] - put_returned,

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +71,8 @@ struct Connection {
     id: u64,
     peer: SocketAddr,
     opened: Instant,
+    /// When it was opened, as seconds since the UNIX epoch: for timelines across connections.
+    opened_at: f64,
     /// Upstream → client bytes, after pacing.
     down: AtomicU64,
     /// Client → upstream bytes.
@@ -113,7 +115,8 @@ impl Connection {
         format!(
             concat!(
                 "{{\"conn\":{},\"peer\":\"{}\",\"closed\":{},\"requests\":{},\"down_bytes\":{},",
-                "\"up_bytes\":{},\"open_secs\":{:.3},\"down_secs\":{:.3},\"down_mb_s\":{:.1}}}"
+                "\"up_bytes\":{},\"open_secs\":{:.3},\"down_secs\":{:.3},\"down_mb_s\":{:.1},",
+                "\"opened_at\":{:.6},\"first_down_secs\":{:.6},\"last_down_secs\":{:.6}}}"
             ),
             self.id,
             self.peer,
@@ -124,6 +127,9 @@ impl Connection {
             self.since_open().as_secs_f64(),
             span,
             rate,
+            self.opened_at,
+            first.saturating_sub(1) as f64 / 1e9,
+            last.saturating_sub(1) as f64 / 1e9,
         )
     }
 }
@@ -166,6 +172,9 @@ async fn main() -> std::io::Result<()> {
                     id: next_id,
                     peer,
                     opened: Instant::now(),
+                    opened_at: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0.0, |since| since.as_secs_f64()),
                     down: AtomicU64::new(0),
                     up: AtomicU64::new(0),
                     requests: AtomicU64::new(0),

@@ -14,8 +14,8 @@
 //! sequential) still see one ordered stream. Starting from the GetObject costs no HeadObject and
 //! no request's first-byte wait before the first byte is hashed (on S3 each request waits
 //! 100–200 ms for its first byte). Where every source connection is known to be slow (S3:
-//! `always`), nothing is measured and the first ranges are asked for with the GetObject
-//! ([`Ranged::ahead`]), so their first-byte wait overlaps the GetObject's.
+//! `always`), nothing is measured and the ranges from the first boundary on are asked for with
+//! the GetObject ([`Ranged::ahead`]), so their first-byte wait overlaps the GetObject's.
 //!
 //! Fixed-size byte ranges, not upload parts (`GetObject` with `PartNumber`): a part may be up to
 //! 5 GiB and parts may be uneven, so a part-sized request bounds neither memory nor the cost of
@@ -122,6 +122,16 @@ impl Ranges {
         let cut = (offset / self.range_bytes + 2).saturating_mul(self.range_bytes);
         (cut < total).then_some(cut)
     }
+
+    /// Where the GetObject stops when the ranges are asked for with it: at the first range
+    /// boundary, so that it ends with the first ranges asked for beside it. Any longer and the
+    /// consumer reads it alone while those ranges, ended, hold their places in the window and
+    /// wait in their sockets (measured through the pacing proxy with a cut at the second
+    /// boundary: 16 MiB at 100 MB/s left 5–9 of 16 ranges in flight for 150 ms after the first
+    /// round). `None` when the object ends before.
+    fn cut_ahead(&self, total: u64) -> Option<u64> {
+        (self.range_bytes < total).then_some(self.range_bytes)
+    }
 }
 
 /// Which bytes of which object: every range asks for exactly this object.
@@ -211,7 +221,7 @@ impl Ranged {
         if ranges.split_below != u64::MAX {
             return None;
         }
-        let cut = ranges.cut(0, pinned.total)?;
+        let cut = ranges.cut_ahead(pinned.total)?;
         let mut ranged = Ranged {
             pinned: Arc::new(pinned),
             ranges,
@@ -240,7 +250,7 @@ impl Ranged {
         if etag.map(unquoted) != Some(unquoted(&self.pinned.etag)) || total != self.pinned.total {
             return Err(body);
         }
-        let cut = self.ranges.cut(0, total).unwrap_or(total);
+        let cut = self.ranges.cut_ahead(total).unwrap_or(total);
         self.turn = Some(Turn::Direct(Box::new(RangeReader {
             body: Some(body),
             cut: true,
@@ -375,29 +385,58 @@ impl Body for Ranged {
                     Ok(None) => self.turn = None,
                     Err(e) => return Err(BodyError::Answered(e)),
                 },
-                Turn::Buffered { queued, got } => match queued.pieces.recv().await {
-                    // The permit goes with this return: the chunk is the tee's from here, and
-                    // its queues are what bound it now.
-                    Some(Piece::Chunk(chunk, _charged)) => {
-                        *got += chunk.len() as u64;
-                        return Ok(Some(chunk));
+                Turn::Buffered { queued, got } => {
+                    // While the head range waits for its first byte, ranges after it may end and
+                    // free their place in the window: the next is asked for at once, as a plain
+                    // client would, not once the head has bytes (measured through the pacing
+                    // proxy: 14.3 ranges in flight on average of 16, where a plain client kept
+                    // 15.7).
+                    let woke = if self.next_start < self.pinned.total {
+                        let window = self.ranges.window.clone();
+                        tokio::select! {
+                            biased;
+                            piece = queued.pieces.recv() => Woke::Piece(piece),
+                            Ok(slot) = window.acquire_owned() => Woke::Room(slot),
+                        }
+                    } else {
+                        Woke::Piece(queued.pieces.recv().await)
+                    };
+                    match woke {
+                        Woke::Room(slot) => self.launch(slot),
+                        // The permit goes with this return: the chunk is the tee's from here,
+                        // and its queues are what bound it now.
+                        Woke::Piece(Some(Piece::Chunk(chunk, _charged))) => {
+                            *got += chunk.len() as u64;
+                            return Ok(Some(chunk));
+                        }
+                        Woke::Piece(Some(Piece::Rest(reader))) => {
+                            self.turn = Some(Turn::Direct(reader))
+                        }
+                        Woke::Piece(Some(Piece::Failed(e))) => {
+                            return Err(BodyError::Answered(e));
+                        }
+                        Woke::Piece(None) if *got == queued.len => self.turn = None,
+                        // The task ended without its range's bytes or an error: it panicked.
+                        Woke::Piece(None) => {
+                            return Err(BodyError::Answered(gave_up(
+                                &self.pinned,
+                                queued.index * self.ranges.range_bytes + *got,
+                                0,
+                                "the range's reader stopped before its end".into(),
+                            )));
+                        }
                     }
-                    Some(Piece::Rest(reader)) => self.turn = Some(Turn::Direct(reader)),
-                    Some(Piece::Failed(e)) => return Err(BodyError::Answered(e)),
-                    None if *got == queued.len => self.turn = None,
-                    // The task ended without its range's bytes or an error: it panicked.
-                    None => {
-                        return Err(BodyError::Answered(gave_up(
-                            &self.pinned,
-                            queued.index * self.ranges.range_bytes + *got,
-                            0,
-                            "the range's reader stopped before its end".into(),
-                        )));
-                    }
-                },
+                }
             }
         }
     }
+}
+
+/// What the consumer woke to while the head range was read by its task.
+enum Woke {
+    Piece(Option<Piece>),
+    /// A place in the window, for the next range.
+    Room(OwnedSemaphorePermit),
 }
 
 impl Drop for Ranged {
@@ -424,7 +463,9 @@ async fn read_ahead(
     pieces: mpsc::UnboundedSender<Piece>,
 ) {
     loop {
-        if *head.borrow() == index {
+        // Handed over once its connection is open: the wait for its first byte is the task's,
+        // and the consumer meanwhile asks for more ranges.
+        if *head.borrow() == index && reader.body.is_some() {
             let _ = pieces.send(Piece::Rest(Box::new(reader)));
             return;
         }
@@ -443,8 +484,9 @@ async fn read_ahead(
         let chunk = Bytes::copy_from_slice(&chunk);
         let charge = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
         let charged = tokio::select! {
-            permit = budget.clone().acquire_many_owned(charge) => permit.ok(),
+            biased;
             _ = head.wait_for(|head| *head == index) => None,
+            permit = budget.clone().acquire_many_owned(charge) => permit.ok(),
         };
         if pieces.send(Piece::Chunk(chunk, charged)).is_err() {
             return;
@@ -645,6 +687,15 @@ mod tests {
         let mib = 1u64 << 20;
         assert!(!ranges(0).slow(mib, 10_000 * MS));
         assert!(ranges(u64::MAX).slow(mib, Duration::ZERO));
+    }
+
+    #[test]
+    fn ranges_asked_for_with_the_getobject_start_at_the_first_boundary() {
+        let mib = 1u64 << 20;
+        let ranges = ranges(u64::MAX);
+        assert_eq!(ranges.cut_ahead(1 << 30), Some(8 * mib));
+        assert_eq!(ranges.cut_ahead(8 * mib + 1), Some(8 * mib));
+        assert_eq!(ranges.cut_ahead(8 * mib), None);
     }
 
     #[test]
