@@ -651,3 +651,26 @@ async fn a_getobject_that_fails_while_measured_settles_the_object_by_its_answer(
     assert_eq!(proxy.ranged().len(), 1, "nothing else asked for");
     assert!(stack.document(key).await.is_none(), "no row written");
 }
+
+/// Parts of uneven sizes make the worker learn the layout part by part before the stream starts
+/// (a HeadObject per part, up to 10,000): the ranges asked for with the GetObject give their
+/// places in the window back meanwhile, so that one upload cannot hold them from every other
+/// large object; they are asked for again, and the object finalizes by its multipart ETag.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_asked_ahead_are_released_while_an_uneven_part_layout_is_learnt() {
+    let mut stack = Stack::new("range-ahead-uneven").await;
+    let key = "reports/uneven.pdf";
+    let bytes = big_pdf(12 * MIB);
+    let proxy = Proxy::start(target(&stack, key), vec![]).await;
+    start(&mut stack, &always(&proxy));
+    let s3 = s3_without_checksums().await;
+    multipart(&s3, &stack.bucket, key, &bytes, &[5 * MIB, 6 * MIB, MIB]).await;
+    finalized_as(&stack, key, &bytes, "md5-multipart-etag:s3").await;
+    stack
+        .wait_log("ranges asked for ahead released until the stream reaches them")
+        .await;
+    // The digest above shows they were read after all; each was answered in full at least once.
+    for range in &ranges_of(bytes.len())[1..5] {
+        assert!(statuses(&proxy, range).contains(&206), "{range}");
+    }
+}

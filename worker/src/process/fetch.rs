@@ -80,6 +80,15 @@ pub enum Source {
     Ranges(Box<Ranged>),
 }
 
+impl Source {
+    /// See [`Ranged::release`].
+    pub fn release_ranges(&mut self) {
+        if let Source::Ranges(ranged) = self {
+            ranged.release();
+        }
+    }
+}
+
 impl Body for Source {
     async fn next(&mut self) -> Result<Option<Bytes>, BodyError> {
         match self {

@@ -245,6 +245,7 @@ impl Pipeline {
         let fetch_ms = asked.elapsed().as_millis() as u64;
         Span::current().record("size", head.content_length);
         if let Some(rejection) = self.refused_by_headers(&head) {
+            drop(body);
             let gated = self.unscanned(&head);
             return self
                 .reject(&facts, Refused::bare(rejection), gated, trail)
@@ -252,9 +253,11 @@ impl Pipeline {
         }
 
         // 3. Stream the body once through the readers its prefix and its plan call for.
+        let mut body = body;
         let plan = match Plan::new(&head.offered) {
             Ok(plan) => plan,
             Err(rejection) => {
+                drop(body);
                 let gated = self.unscanned(&head);
                 return self
                     .reject(&facts, Refused::bare(rejection), gated, trail)
@@ -264,7 +267,7 @@ impl Pipeline {
         let known = Known {
             content_length: head.content_length,
             etag_md5: plan.etag_md5(),
-            parts: self.part_layout(event, &head, &plan).await?,
+            parts: self.part_layout(event, &head, &plan, &mut body).await?,
             full_checksum: match body {
                 Source::Ranges(_) => head.full_checksum.clone(),
                 Source::Whole(_) => None,
@@ -361,12 +364,15 @@ impl Pipeline {
     }
 
     /// The part layout, when the plan checks parts: assumed from the first and the last part
-    /// when one part size explains them (two requests), else learnt part by part.
+    /// when one part size explains them (two requests), else learnt part by part. That may take
+    /// many requests (up to 10,000 parts, 8 at a time), so ranges asked for ahead of the `body`
+    /// give their places in the window back first rather than hold them from other objects.
     async fn part_layout(
         &self,
         event: &ObjectEvent,
         head: &Head,
         plan: &Plan,
+        body: &mut Source,
     ) -> Result<Option<KnownParts>, ProcessError> {
         let Some((check, count)) = plan.part_check() else {
             return Ok(None);
@@ -384,6 +390,7 @@ impl Pipeline {
                 assumed,
             }));
         }
+        body.release_ranges();
         let listed = parts::every_part(&self.s3, object).await.map_err(failed)?;
         Ok(listed.map(|layout| KnownParts {
             layout,

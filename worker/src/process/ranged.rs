@@ -265,6 +265,24 @@ impl Ranged {
         Ok(self)
     }
 
+    /// Gives back the places in the window (and the read-ahead budget) of the ranges queued
+    /// behind the head, when the stream cannot go on soon; they are asked for again as the
+    /// stream reaches them. None of them has handed the stream a byte (the head is the turn,
+    /// not queued), so none is lost or read twice into the digests.
+    pub fn release(&mut self) {
+        let Some(first) = self.queued.front() else {
+            return;
+        };
+        self.next_start = first.index * self.ranges.range_bytes;
+        tracing::debug!(
+            released = self.queued.len(),
+            "ranges asked for ahead released until the stream reaches them"
+        );
+        for queued in self.queued.drain(..) {
+            queued.task.abort();
+        }
+    }
+
     /// Reads the GetObject's first MiB at once, timing the reads, and decides from their rate
     /// whether ranges take over. At once: the body must not sit unread first (during the part
     /// layout's HeadObjects, say), or what the socket gathers meanwhile is read in no time and a
