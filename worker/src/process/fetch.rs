@@ -166,7 +166,7 @@ fn announced_etag(event: &ObjectEvent) -> Option<String> {
 }
 
 /// An ETag as S3 sends it and `If-Match` takes it: quoted (events carry it bare).
-fn quoted(etag: &str) -> String {
+pub(super) fn quoted(etag: &str) -> String {
     format!("\"{}\"", etag.trim_matches('"'))
 }
 

@@ -236,11 +236,11 @@ impl Pipeline {
         // headers already tell. Dropping the body of a refused object closes its connections
         // before its bytes are read.
         let asked = Instant::now();
-        let Opened { head, body } = match fetch::open(&self.s3, event, &self.ranges).await?.found()
-        {
-            Ok(opened) => opened,
-            Err(verdict) => return Ok(verdict),
-        };
+        let Opened { head, mut body } =
+            match fetch::open(&self.s3, event, &self.ranges).await?.found() {
+                Ok(opened) => opened,
+                Err(verdict) => return Ok(verdict),
+            };
         let facts = facts(event, &head);
         let fetch_ms = asked.elapsed().as_millis() as u64;
         Span::current().record("size", head.content_length);
@@ -253,7 +253,6 @@ impl Pipeline {
         }
 
         // 3. Stream the body once through the readers its prefix and its plan call for.
-        let mut body = body;
         let plan = match Plan::new(&head.offered) {
             Ok(plan) => plan,
             Err(rejection) => {

@@ -55,7 +55,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::fetch::s3_error;
+use super::fetch::{quoted, s3_error};
 use super::tee::{Body, BodyError};
 use crate::config::RangeConfig;
 use crate::error::{Class, ProcessError, sdk_error};
@@ -192,20 +192,26 @@ impl Ranged {
     /// Reads `pinned` from the GetObject's `body`, whole unless [`Ranged::measure`] finds its
     /// connection slow.
     pub fn new(pinned: Pinned, ranges: Ranges, body: ByteStream) -> Ranged {
-        let pinned = Arc::new(pinned);
         let total = pinned.total;
-        let whole = RangeReader {
-            body: Some(body),
-            ..RangeReader::new(pinned.clone(), 0, total, None)
-        };
+        // Nothing is asked for by ranges unless the measure says so.
+        let mut ranged = Ranged::unstarted(pinned, ranges, total);
+        ranged.turn = Some(Turn::Direct(Box::new(RangeReader::get_object(
+            ranged.pinned.clone(),
+            body,
+            total,
+        ))));
+        ranged
+    }
+
+    /// Nothing read, nothing asked for; ranges from `next_start` on when asked.
+    fn unstarted(pinned: Pinned, ranges: Ranges, next_start: u64) -> Ranged {
         Ranged {
-            pinned,
+            pinned: Arc::new(pinned),
             ranges,
-            // Nothing is asked for by ranges unless the measure says so.
-            next_start: total,
+            next_start,
             queued: VecDeque::new(),
             head: watch::Sender::new(0),
-            turn: Some(Turn::Direct(Box::new(whole))),
+            turn: None,
             measured: VecDeque::new(),
             failed: None,
         }
@@ -222,16 +228,7 @@ impl Ranged {
             return None;
         }
         let cut = ranges.cut_ahead(pinned.total)?;
-        let mut ranged = Ranged {
-            pinned: Arc::new(pinned),
-            ranges,
-            next_start: cut,
-            queued: VecDeque::new(),
-            head: watch::Sender::new(0),
-            turn: None,
-            measured: VecDeque::new(),
-            failed: None,
-        };
+        let mut ranged = Ranged::unstarted(pinned, ranges, cut);
         ranged.ask_while_free();
         Some(ranged)
     }
@@ -246,16 +243,15 @@ impl Ranged {
         total: u64,
         body: ByteStream,
     ) -> Result<Ranged, ByteStream> {
-        let unquoted = |etag: &str| etag.trim_matches('"').to_owned();
-        if etag.map(unquoted) != Some(unquoted(&self.pinned.etag)) || total != self.pinned.total {
+        if etag.map(quoted).as_ref() != Some(&self.pinned.etag) || total != self.pinned.total {
             return Err(body);
         }
         let cut = self.ranges.cut_ahead(total).unwrap_or(total);
-        self.turn = Some(Turn::Direct(Box::new(RangeReader {
-            body: Some(body),
-            cut: true,
-            ..RangeReader::new(self.pinned.clone(), 0, cut, None)
-        })));
+        self.turn = Some(Turn::Direct(Box::new(RangeReader::get_object(
+            self.pinned.clone(),
+            body,
+            cut,
+        ))));
         metrics::counter!(names::S3_RANGED_OBJECTS).increment(1);
         tracing::debug!(
             cut,
@@ -511,6 +507,16 @@ impl RangeReader {
             backoff: crate::backoff::bounded(RANGE_ATTEMPTS).build(),
             attempts: 0,
             _slot: slot,
+        }
+    }
+
+    /// The GetObject's own body, read up to `end`: cut there when that is before the object's
+    /// end.
+    fn get_object(pinned: Arc<Pinned>, body: ByteStream, end: u64) -> RangeReader {
+        RangeReader {
+            body: Some(body),
+            cut: end < pinned.total,
+            ..RangeReader::new(pinned, 0, end, None)
         }
     }
 
